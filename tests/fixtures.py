@@ -1,0 +1,70 @@
+"""Recordings built in code for tests: the sample booth scene with given audio."""
+from __future__ import annotations
+
+import json
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from samples.make_samples import sidecar_dict
+from samples.scene import SceneRenderer
+
+SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "media" / "speech"
+
+
+def read_wav_16k(path: Path) -> np.ndarray:
+    with wave.open(str(path)) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1 and w.getsampwidth() == 2
+        return np.frombuffer(w.readframes(w.getnframes()), np.int16)
+
+
+def write_wav_16k(path: Path, samples: np.ndarray) -> None:
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(samples.astype(np.int16).tobytes())
+
+
+def aishell_track(out_wav: Path, names: list[str], gap_s: float = 1.0) -> list[tuple[float, float]]:
+    """Concatenate AISHELL clips with gaps; returns each clip's (start_s, end_s)."""
+    gap = np.zeros(int(gap_s * 16000), np.int16)
+    parts, times, t = [gap], [], gap_s
+    for name in names:
+        clip = read_wav_16k(SPEECH / name)
+        times.append((t, t + len(clip) / 16000))
+        parts += [clip, gap]
+        t += len(clip) / 16000 + gap_s
+    write_wav_16k(out_wav, np.concatenate(parts))
+    return times
+
+
+def render_video(out_mp4: Path, audio_wav: Path | None, duration_s: float, *, fps: int = 5,
+                 customer_absent=(), staff_absent=(), audio_in_container: bool = True) -> Path:
+    """Booth video of `duration_s`, muxed with `audio_wav` unless told otherwise."""
+    n = int(round(duration_s * fps))
+    scene = SceneRenderer(n, fps)
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
+           "-s", f"{scene.lay.width}x{scene.lay.height}", "-r", str(fps), "-i", "pipe:0"]
+    if audio_wav is not None and audio_in_container:
+        cmd += ["-i", str(audio_wav), "-c:a", "aac", "-b:a", "48k", "-shortest"]
+    cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-crf", "30", "-pix_fmt", "yuv420p",
+            "-g", str(fps * 2), str(out_mp4)]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE)
+    for i in range(n):
+        t = i / fps
+        proc.stdin.write(scene.frame(
+            i, staff_present=not any(a <= t < b for a, b in staff_absent),
+            customer_present=not any(a <= t < b for a, b in customer_absent)).tobytes())
+    proc.stdin.close()
+    assert proc.wait() == 0
+    return out_mp4
+
+
+def write_sidecar(media: Path, **overrides) -> Path:
+    path = media.with_suffix(".json")
+    data = sidecar_dict(media.stem, **overrides)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return path

