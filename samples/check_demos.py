@@ -7,7 +7,8 @@ A development aid for the generator, not part of the verifier: it prints each
 demo's transcript, whether each required phrase of the ruleset (or an alternative)
 is recognisably there (toneless-pinyin fuzzy match, as FINDINGS.md recommends),
 forbidden words heard, and the face detections per frame (score, eye distance,
-which half of the frame), during and outside the absence intervals of timeline.json.
+which half of the frame), during and outside the absence intervals recorded in
+<demo_dir>-timeline.json.
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     rules = yaml.safe_load(args.ruleset.read_text(encoding="utf-8"))
     required = [r for st in rules["stages"] for r in st.get("required", [])]
     forbidden = rules.get("forbidden", [])
-    timeline = json.loads((args.demo_dir / "timeline.json").read_text(encoding="utf-8"))
+    from samples.make_samples import timeline_path
+
+    tl_file = timeline_path(args.demo_dir)
+    timeline = json.loads(tl_file.read_text(encoding="utf-8")) if tl_file.exists() else {}
 
     model = None
     if args.whisper:

@@ -310,7 +310,15 @@ _DEMO_CUSTOMER = {
 }
 
 
+def timeline_path(out_dir: Path) -> Path:
+    """Where make_demos writes the line timings: beside the folder, not in it, so that
+    the folder holds only recordings and sidecars (an inbox for `dualrec batch`)."""
+    out_dir = Path(out_dir)
+    return out_dir.parent / f"{out_dir.name}-timeline.json"
+
+
 def make_demos(out_dir: Path, *, cache_dir: Path | None = None, engine: str = "auto") -> dict[str, dict]:
+    """Make the four demos in ``out_dir`` and their timings in ``timeline_path(out_dir)``."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     scripts = demo_scripts()
@@ -332,7 +340,7 @@ def make_demos(out_dir: Path, *, cache_dir: Path | None = None, engine: str = "a
             write_sidecar(out_dir / f"{name}.json", name, sale_time=sale, customer_name=cname, customer_id=cid)
             results[name] = info
             print(f"{name}: {info['duration_s']:.1f} s, {(out_dir / f'{name}.mp4').stat().st_size / 1e6:.2f} MB", file=sys.stderr)
-    (out_dir / "timeline.json").write_text(json.dumps(
+    timeline_path(out_dir).write_text(json.dumps(
         {k: {"duration_s": v["duration_s"], "tts_engine": v["tts_engine"], "customer_absent": v["customer_absent"],
              "staff_absent": v["staff_absent"], "lines": v["lines"]} for k, v in results.items()},
         ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

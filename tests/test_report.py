@@ -42,3 +42,9 @@ def test_false_runs_span_to_next_present_sample():
     assert false_runs(times, flags, end_s=3.0) == [(0.5, 1.5, 1, 2), (2.5, 3.0, 5, 5)]
     assert false_runs(times, [True] * 6, 3.0) == []
     assert false_runs([], [], 1.0) == []
+
+
+def test_true_runs_mirror_false_runs():
+    from verifier.intervals import true_runs
+    times = [0.0, 0.5, 1.0, 1.5]
+    assert true_runs(times, [True, True, False, True], 2.0) == [(0.0, 1.0), (1.5, 2.0)]

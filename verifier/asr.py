@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from verifier.media import decode_audio
 from verifier.models import ResolvedModel
@@ -31,6 +34,23 @@ def _load(model: ResolvedModel, compute_type: str, cpu_threads: int, cache_dir: 
                                     cpu_threads=cpu_threads, download_root=cache_dir,
                                     local_files_only=local)
     return _MODELS[key]
+
+
+@dataclass
+class Transcription:
+    segments: list[Segment] = field(default_factory=list)
+    # (second, loudness in dBFS) for each whole second of audio, on the recording's clock.
+    levels: list[tuple[float, float]] = field(default_factory=list)
+
+
+def loudness_per_second(audio: np.ndarray, start_s: float) -> list[tuple[float, float]]:
+    n = len(audio) // SAMPLE_RATE
+    if n == 0:
+        return []
+    blocks = audio[: n * SAMPLE_RATE].astype(np.float64).reshape(n, SAMPLE_RATE)
+    rms = np.sqrt(np.mean(blocks ** 2, axis=1))
+    dbfs = 20 * np.log10(np.maximum(rms, 1e-6))
+    return [(round(start_s + i, 3), round(float(d), 1)) for i, d in enumerate(dbfs)]
 
 
 class Transcriber:
@@ -58,11 +78,12 @@ class Transcriber:
                 for s in segments if s.text.strip()]
 
     def transcribe_file(self, path, duration_s: float, *, channel: int | None = None,
-                        offset_s: float = 0.0, speaker: str = "unknown") -> list[Segment]:
+                        offset_s: float = 0.0, speaker: str = "unknown") -> Transcription:
         """Transcribe `path` chunk by chunk; times are shifted by `offset_s` (the audio's
-        start relative to the video)."""
+        start relative to the video). Loudness is measured on the same decoded audio."""
         step = max(self.chunk_s - self.overlap_s, 1.0)
-        out: list[Segment] = []
+        result = Transcription()
+        out = result.segments
         for i in range(max(1, math.ceil(duration_s / step))):
             start = i * step
             if i and start >= duration_s:
@@ -71,9 +92,13 @@ class Transcriber:
                                  duration_s=self.chunk_s)
             if audio.size == 0:
                 continue
+            # The overlap's seconds were measured with the previous chunk already.
+            skip = math.ceil(result.levels[-1][0] + 1 - (offset_s + start)) if result.levels else 0
+            result.levels += loudness_per_second(audio[max(skip, 0) * SAMPLE_RATE:],
+                                                 offset_s + start + max(skip, 0))
             last_end = out[-1].end_s if out else -math.inf
             for seg in self.transcribe_array(audio, offset_s + start, speaker):
                 # The overlap is transcribed twice; keep the earlier chunk's version.
                 if seg.start_s >= last_end - 0.05:
                     out.append(seg)
-        return out
+        return result

@@ -1,6 +1,6 @@
 """Settings: where data and models live, and the verification thresholds.
 
-Precedence: built-in defaults < configs/thresholds.yaml < the --config file
+Precedence: built-in defaults < configs/thresholds/*.yaml < the --config file
 (or DUALREC_CONFIG) < individual environment variables.
 """
 from __future__ import annotations
@@ -78,8 +78,14 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+def default_thresholds() -> dict[str, dict[str, Any]]:
+    """configs/thresholds/<section>.yaml, one file per section (faces, speech, ...)."""
+    return {path.stem: _read_yaml(path)
+            for path in sorted((CONFIGS_DIR / "thresholds").glob("*.yaml"))}
+
+
 def load_settings(config_file: str | Path | None = None) -> Settings:
-    defaults = {"thresholds": _read_yaml(CONFIGS_DIR / "thresholds.yaml")}
+    defaults = {"thresholds": default_thresholds()}
     config_file = config_file or os.environ.get("DUALREC_CONFIG")
     user: dict = _read_yaml(Path(config_file)) if config_file else {}
     merged = _deep_merge(defaults, user)

@@ -117,7 +117,23 @@ def verify(media_path: str | Path, meta_path: str | Path | None = None,
         ruleset={"id": ruleset.id, "version": ruleset.version},
         engine=analysers.engine_info, metadata=sidecar.masked_dump(),
         media=_media_summary(ctx.media),
-        error=next((c.message for c in checks if c.status == "error"), None))
+        error=next((c.message for c in checks if c.status == "error"), None),
+        timeline=_timeline(ctx))
+
+
+def _timeline(ctx: Context) -> dict:
+    """What was seen and heard over time, compactly: for the timeline picture and for
+    people reading the report without the media."""
+    from verifier.faces import presence
+
+    out: dict = {}
+    if ctx.frames:
+        out["sample_fps"] = float(ctx.threshold("faces", "sample_fps"))
+        out["faces"] = presence(ctx.frames, ctx.duration_s or ctx.frames[-1].t)
+    if ctx.audio_levels:
+        out["audio_level_dbfs"] = {spk: [[t, db] for t, db in lv]
+                                   for spk, lv in ctx.audio_levels.items()}
+    return out
 
 
 def _analyse(ctx: Context, media_path: Path, analysers: Analysers) -> None:
@@ -163,17 +179,16 @@ def _analyse(ctx: Context, media_path: Path, analysers: Analysers) -> None:
     offset = (ctx.sidecar.audio_offset_s or 0.0) if ctx.audio_media else 0.0
     duration = source.audio.duration_s or source.duration_s or 0.0
     try:
-        channels = ctx.sidecar.audio_channels
-        if channels:
-            segments = []
-            for speaker, channel in sorted(channels.items()):
-                segments += analysers.transcriber.transcribe_file(
-                    source.path, duration, channel=channel, offset_s=offset, speaker=speaker)
-            segments.sort(key=lambda s: (s.start_s, s.end_s))
-        else:
-            segments = analysers.transcriber.transcribe_file(source.path, duration,
-                                                             offset_s=offset)
+        channels = ctx.sidecar.audio_channels or {"unknown": None}
+        segments, levels = [], {}
+        for speaker, channel in sorted(channels.items()):
+            result = analysers.transcriber.transcribe_file(
+                source.path, duration, channel=channel, offset_s=offset, speaker=speaker)
+            segments += result.segments
+            levels[speaker] = result.levels
+        segments.sort(key=lambda s: (s.start_s, s.end_s))
         ctx.transcript = segments
+        ctx.audio_levels = levels
     except MediaError as exc:
         ctx.failed["transcript"] = str(exc)
     except Exception as exc:

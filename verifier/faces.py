@@ -68,6 +68,7 @@ class FrameFaces:
     t: float
     width: int
     faces: list[Face]
+    luma: float = 0.0  # mean brightness of the whole frame (0-255), for media.quality
     roles: dict[str, Face] = field(default_factory=dict)  # identifiable faces by role
     others: list[Face] = field(default_factory=list)      # identifiable third persons
 
@@ -175,5 +176,18 @@ def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], detector: FaceDet
             tracker = RoleTracker(width, detector.thresholds.staff_side)
         faces = detector.detect(frame)
         roles, others = tracker.assign(faces)
-        out.append(FrameFaces(t=t, width=width, faces=faces, roles=roles, others=others))
+        luma = float(cv2.cvtColor(frame[::4, ::4], cv2.COLOR_BGR2GRAY).mean())
+        out.append(FrameFaces(t=t, width=width, faces=faces, roles=roles, others=others,
+                              luma=luma))
     return out
+
+
+def presence(frames: list[FrameFaces], end_s: float) -> dict[str, list[list[float]]]:
+    """When each role (and any third person) was identifiable, as [start_s, end_s] lists."""
+    from verifier.intervals import true_runs
+
+    times = [f.t for f in frames]
+    series = {role: [f.present(role) for f in frames] for role in ROLES}
+    series["extra"] = [bool(f.others) for f in frames]
+    return {name: [[round(a, 2), round(b, 2)] for a, b in true_runs(times, flags, end_s)]
+            for name, flags in series.items()}

@@ -29,3 +29,9 @@ def false_runs(times: Sequence[float], flags: Sequence[bool], end_s: float
 
 def overlap(a_start: float, a_end: float, b_start: float, b_end: float) -> float:
     return max(0.0, min(a_end, b_end) - max(a_start, b_start))
+
+
+def true_runs(times: Sequence[float], flags: Sequence[bool], end_s: float
+              ) -> list[tuple[float, float]]:
+    """Intervals where `flags` is True, measured like `false_runs`."""
+    return [(a, b) for a, b, _, _ in false_runs(times, [not f for f in flags], end_s)]

@@ -65,6 +65,7 @@ class Report:
     error: str | None = None
     metadata: dict[str, Any] | None = None  # sale metadata, personal data masked
     media: dict[str, Any] | None = None
+    timeline: dict[str, Any] | None = None  # face presence intervals, audio levels
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,6 +81,7 @@ class Report:
             "engine": self.engine,
             "metadata": self.metadata,
             "media": self.media,
+            "timeline": self.timeline,
         }
 
 

@@ -31,6 +31,7 @@ class Context:
     audio_media: Any = None            # MediaInfo of a separate audio file, if any
     frames: Any = None                 # list[FrameFaces]
     transcript: Any = None             # list[Segment]
+    audio_levels: Any = None           # {speaker: [(second, dBFS)]}, "unknown" for mono
     decode_errors: list[str] = field(default_factory=list)
     # Why an analysis result is missing, by name. `unavailable`: not attempted because
     # an earlier step already failed (its check reports the error), so dependants are
