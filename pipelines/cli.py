@@ -46,12 +46,17 @@ def verify(ctx: typer.Context,
                                                help="Sidecar JSON (default: <stem>.json)."),
            ruleset: Optional[Path] = typer.Option(None, "--ruleset", help="Ruleset YAML."),
            as_json: bool = typer.Option(False, "--json", help="Print the report JSON only."),
+           timeline: Optional[Path] = typer.Option(
+               None, "--timeline", help="Also draw the timeline picture (PNG) here."),
            ) -> None:
     """Verify one recording and store nothing. Exit 0 pass, 1 fail, 3 review, 2 error."""
     from verifier.engine import verify as run_verify
     from verifier.report import EXIT_CODES
 
     report = run_verify(media, meta, ruleset, settings=ctx.obj).to_dict()
+    if timeline is not None:
+        from verifier.timeline import render_timeline
+        render_timeline(report, timeline)
     if as_json:
         typer.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:
@@ -98,6 +103,12 @@ def models_fetch(ctx: typer.Context,
     else:
         for kind, model in found.items():
             typer.echo(f"{kind:8} {model.name}: {model.path}")
+
+
+# Commands of the audit store (show, search, export, hold, release, retention, integrity).
+from pipelines.store_cli import register as _register_store  # noqa: E402
+
+_register_store(app)
 
 
 def run() -> None:

@@ -1,7 +1,7 @@
 """`make demo`: verify every recording in a folder and print verdicts and reasons.
 
-If the folder has expected.json ({recording_id: {"verdict": ..., "failed_checks": [...]}})
-the run also says whether each verdict is the expected one and exits 1 if not.
+With an expectations file ({recording_id: {"verdict": ..., "failed_checks": [...]}}) the
+run also says whether each verdict is the expected one and exits 1 if not.
 """
 from __future__ import annotations
 
@@ -13,16 +13,21 @@ from pathlib import Path
 from verifier.config import load_settings
 from verifier.engine import Analysers, verify
 from verifier.media_files import find_recordings
+from verifier.models import ModelError
 from verifier.report import reasons
 
 
-def main(folder: str) -> int:
+def main(folder: str, expected_file: str | None = None) -> int:
     root = Path(folder)
     settings = load_settings()
-    analysers = Analysers.load(settings)
+    try:
+        analysers = Analysers.load(settings)
+    except ModelError as exc:
+        print(f"dualrec demo: error: {exc}", file=sys.stderr)
+        return 2
     expected = {}
-    if (root / "expected.json").is_file():
-        expected = json.loads((root / "expected.json").read_text(encoding="utf-8"))
+    if expected_file:
+        expected = json.loads(Path(expected_file).read_text(encoding="utf-8"))
     rows, mismatches = [], 0
     for media in find_recordings(root):
         started = time.monotonic()
@@ -52,4 +57,10 @@ def main(folder: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "samples/demo"))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", nargs="?", default="samples/demo")
+    parser.add_argument("--expected", help="expected verdicts (JSON)")
+    args = parser.parse_args()
+    sys.exit(main(args.folder, args.expected))

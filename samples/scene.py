@@ -233,12 +233,12 @@ def _paste(frame: np.ndarray, sp: Sprite, x: int, y: int) -> None:
     frame[y0:y1, x0:x1] = (src * a + dst * (1 - a) + 0.5).astype(np.uint8)
 
 
-def _jitter_track(n: int, rng: np.random.Generator, amp: float) -> np.ndarray:
-    """Smooth head sway: a few px, slow sinusoids plus a little noise. Shape (n, 2)."""
-    t = np.arange(n, dtype=np.float64)
+def _jitter_track(n: int, fps: float, rng: np.random.Generator, amp: float) -> np.ndarray:
+    """Smooth head sway of at most ``amp`` px: three slow sinusoids per axis. Shape (n, 2)."""
+    t = np.arange(n, dtype=np.float64) / fps
     out = np.zeros((n, 2))
     for k in range(2):
-        for period in (37.0, 91.0, 13.0):
+        for period in (3.7, 9.1, 1.3):  # seconds
             out[:, k] += np.sin(2 * np.pi * t / period + rng.uniform(0, 2 * np.pi)) * rng.uniform(0.3, 1.0)
     out = out / np.max(np.abs(out)) * amp
     return np.round(out).astype(int)
@@ -267,8 +267,8 @@ class SceneRenderer:
         self.staff = person_sprite("staff", self.lay.staff_scale * self.s)
         self.customer = person_sprite("customer", self.lay.customer_scale * self.s)
         rng = np.random.default_rng(seed)
-        self.j_staff = _jitter_track(n_frames, rng, self.lay.jitter_px)
-        self.j_cust = _jitter_track(n_frames, rng, self.lay.jitter_px)
+        self.j_staff = _jitter_track(n_frames, fps, rng, self.lay.jitter_px * self.s)
+        self.j_cust = _jitter_track(n_frames, fps, rng, self.lay.jitter_px * self.s)
         self.osd_start = osd_start
         self.osd_label = osd_label
 

@@ -10,12 +10,15 @@ Adding a check is adding a module here; nothing else needs to change.
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
 from verifier.report import CheckResult
+
+log = logging.getLogger(__name__)
 
 # Report order: the file first, then faces, then speech.
 _CATEGORY_ORDER = {"metadata": 0, "media": 1, "face": 2, "speech": 3}
@@ -39,8 +42,37 @@ class Context:
     unavailable: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
 
+    _cache: dict = field(default_factory=dict, repr=False)
+
     def threshold(self, section: str, key: str) -> Any:
         return self.settings.threshold(section, key)
+
+    def required_matches(self) -> list[tuple[Any, Any, Any]]:
+        """(stage, RequiredPhrase, PhraseMatch) for every required phrase, computed once
+        and shared by the checks that need when a phrase was said."""
+        if "required" not in self._cache:
+            self._cache["required"] = [
+                (stage, phrase, self._match(phrase.texts, phrase.speaker, phrase.id))
+                for stage, phrase in self.ruleset.required_phrases]
+        return self._cache["required"]
+
+    def question_matches(self) -> list[tuple[Any, Any, Any]]:
+        """(stage, Confirmation, PhraseMatch of the staff's question) for every
+        confirmation, computed once."""
+        if "questions" not in self._cache:
+            self._cache["questions"] = [
+                (stage, conf, self._match([conf.question, *conf.alternatives], "staff",
+                                          conf.id))
+                for stage in self.ruleset.stages for conf in stage.confirmations]
+        return self._cache["questions"]
+
+    def _match(self, texts, speaker: str, phrase_id: str):
+        from verifier.phrase_match import find_phrase
+
+        return find_phrase(self.transcript, texts,
+                           found_score=float(self.threshold("speech", "found_score")),
+                           review_score=float(self.threshold("speech", "review_score")),
+                           speaker=None if speaker == "any" else speaker, phrase_id=phrase_id)
 
 
 def _modules() -> list[ModuleType]:
@@ -66,5 +98,10 @@ def run_all(ctx: Context) -> list[CheckResult]:
             why = "; ".join(ctx.unavailable.get(n, f"{n} not available") for n in missing)
             results.append(CheckResult(mod.ID, "skipped", mod.SEVERITY, f"not run: {why}"))
             continue
-        results.append(mod.run(ctx))
+        try:
+            results.append(mod.run(ctx))
+        except Exception as exc:  # one broken check must not lose the other findings
+            log.exception("check %s crashed", mod.ID)
+            results.append(CheckResult(mod.ID, "error", mod.SEVERITY,
+                                       f"internal error in check: {type(exc).__name__}: {exc}"))
     return results

@@ -5,7 +5,6 @@ goes to a person instead of passing.
 """
 from __future__ import annotations
 
-from verifier.phrase_match import find_phrase
 from verifier.report import CheckResult
 
 ID = "speech.required"
@@ -14,14 +13,8 @@ NEEDS = ("transcript",)
 
 
 def run(ctx) -> CheckResult:
-    found_score = float(ctx.threshold("speech", "found_score"))
-    review_score = float(ctx.threshold("speech", "review_score"))
     items, missing_critical, uncertain = [], [], []
-    for stage, phrase in ctx.ruleset.required_phrases:
-        m = find_phrase(ctx.transcript, phrase.texts, found_score=found_score,
-                        review_score=review_score,
-                        speaker=None if phrase.speaker == "any" else phrase.speaker,
-                        phrase_id=phrase.id)
+    for stage, phrase, m in ctx.required_matches():
         items.append({
             "id": phrase.id, "stage": stage.id, "critical": phrase.critical,
             "found": m.found, "near_miss": m.near_miss,
