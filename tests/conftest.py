@@ -35,3 +35,103 @@ def _isolated_data_dir(tmp_path, monkeypatch):
     # No test may write into the working tree's dualrec-data/.
     monkeypatch.setenv("DUALREC_DATA_DIR", str(tmp_path / "dualrec-data"))
     yield
+
+
+# --------------------------------------------------------------------------- audit store
+# The store's tests (tests/test_store_*.py) run against SQLite always, and also against
+# PostgreSQL when DUALREC_TEST_PG_URL names a server (.ci/postgres.sh sets it): each
+# PostgreSQL test gets a database of its own, dropped afterwards.
+
+STORE_PG_URL = os.environ.get("DUALREC_TEST_PG_URL")
+STORE_BACKENDS = ["sqlite"] + (["postgresql"] if STORE_PG_URL else [])
+
+
+@pytest.fixture(params=STORE_BACKENDS)
+def db_url(request, monkeypatch):
+    """None for SQLite (the store's default file under DUALREC_DATA_DIR), else the URL
+    of a fresh PostgreSQL database; DUALREC_DB_URL is set accordingly, so commands run
+    in-process or as subprocesses use the same database."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("DUALREC_DB_URL", raising=False)
+        yield None
+        return
+    import uuid
+
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    name = "dualrec_t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(STORE_PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = make_url(STORE_PG_URL).set(database=name).render_as_string(hide_password=False)
+    monkeypatch.setenv("DUALREC_DB_URL", url)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def store(db_url):
+    """An open, empty store (database + local vault under the test's data dir)."""
+    from storage.db import open_store
+    from verifier.config import load_settings
+
+    s = open_store(load_settings())
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def make_recording(tmp_path):
+    """Factory of recordings the store accepts without running any model: a media file
+    of random bytes, its sidecar, and a report dict of the CONTRACT section 4 shape.
+
+    make_recording("R1", transcript=[(1.0, 3.5, "staff", "理财非存款")], verdict="pass",
+                   ruleset_version="2026.11", **sidecar_overrides) -> (media, sidecar, report)
+    """
+    import hashlib
+    import json
+
+    from samples.make_samples import sidecar_dict
+
+    def make(recording_id: str, transcript=(), verdict: str = "pass",
+             ruleset_version: str = "2026.11", media_bytes: bytes | None = None,
+             folder: Path | None = None, **overrides):
+        folder = folder or tmp_path / "inbox"
+        folder.mkdir(parents=True, exist_ok=True)
+        media = folder / f"{recording_id}.mp4"
+        media.write_bytes(media_bytes if media_bytes is not None else os.urandom(4096))
+        meta = sidecar_dict(recording_id, **overrides)
+        sidecar = folder / f"{recording_id}.json"
+        sidecar.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
+        status = {"pass": "pass", "fail": "fail", "review": "review", "error": "error"}[verdict]
+        report = {
+            "schema": "dualrec.report/1",
+            "recording_id": recording_id,
+            "sha256": hashlib.sha256(media.read_bytes()).hexdigest(),
+            "duration_s": 60.0,
+            "verdict": verdict,
+            "error": None,
+            "checks": [
+                {"id": "media.readable", "status": "pass", "severity": "critical",
+                 "message": "video and audio decode", "evidence": []},
+                {"id": "speech.required", "status": status, "severity": "critical",
+                 "message": f"required phrases: {status}",
+                 "evidence": [{"start_s": 1.0, "end_s": 2.0, "detail": "heard"}],
+                 "items": [{"id": "not-deposit", "found": verdict == "pass",
+                            "start_s": 1.0, "end_s": 2.0, "heard": "理财非存款", "score": 0.9}]},
+            ],
+            "transcript": [{"start_s": a, "end_s": b, "speaker": spk, "text": text}
+                           for a, b, spk, text in transcript],
+            "ruleset": {"id": "wealth-standard", "version": ruleset_version},
+            "engine": {"version": "0.1.0", "asr_model": "whisper-base-offline",
+                       "face_detector": "yunet-2023mar"},
+            "metadata": {k: v for k, v in meta.items()},  # deliberately NOT masked
+        }
+        return media, sidecar, report
+
+    return make

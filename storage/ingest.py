@@ -1,0 +1,389 @@
+"""Storing a verified recording: vault first, database last.
+
+:func:`store_recording` writes the media (and a separate audio file) and the sidecar to
+the write-once vault, then, in ONE database transaction, the recording row, the
+verification run with its findings and transcript segments, the vault object rows and
+the audit entries. The transaction commits last: a process killed at any point before
+leaves no recording in the database (only vault objects, which a rerun finds already
+stored and reuses), so the rerun completes the ingest.
+
+A rerun with the same media sha256, ruleset id and version and engine version is a
+skip (unless the earlier run's verdict was ``error``: that is retried). A changed
+sidecar (e.g. a ``redemption_date`` that arrived for an open-ended product) updates
+the metadata and recomputes the retention date.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from storage import audit
+from storage.db import BadInput, Store, StoreError, current_actor
+from storage.models import (Finding, Recording, TranscriptSegment, VaultObject,
+                            VerificationRun, utcnow)
+from storage.retention import (Facts, Retention, apply_retention, compute, facts_from_sidecar,
+                               load_policy, sync_object_lock, _active_holds)
+from storage.vault import StoredObject, VaultError, sha256_of_file
+
+log = logging.getLogger(__name__)
+
+VERDICTS = ("pass", "fail", "review", "error")
+CRASH_ENV = "DUALREC_CRASH_AT"  # test hook: SIGKILL this process at a named step
+
+
+def _crash_point(step: str) -> None:
+    """Tests of crash safety kill the process here (env DUALREC_CRASH_AT=<step>)."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class IngestResult:
+    recording_id: str
+    status: str  # stored | skipped | updated | reverified
+    verdict: str | None
+    sha256: str
+    run_id: int | None
+    retention_until: str | None
+    retention_basis: str
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"recording_id": self.recording_id, "status": self.status,
+                "verdict": self.verdict, "sha256": self.sha256, "run_id": self.run_id,
+                "retention_until": self.retention_until,
+                "retention_basis": self.retention_basis, "warnings": self.warnings}
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _load_sidecar(sidecar, media_path: Path):
+    """(Sidecar, raw bytes, file name) from a Sidecar, a path or a dict."""
+    from verifier.sidecar import Sidecar, SidecarError, load_sidecar
+
+    try:
+        if isinstance(sidecar, Sidecar):
+            sc = sidecar
+        elif isinstance(sidecar, (str, os.PathLike)):
+            sc = load_sidecar(media_path, sidecar)
+        elif isinstance(sidecar, dict):
+            sc = Sidecar.from_dict(sidecar)
+        elif sidecar is None:
+            sc = load_sidecar(media_path)
+        else:
+            raise BadInput(f"sidecar: unsupported type {type(sidecar).__name__}")
+    except SidecarError as exc:
+        raise BadInput(str(exc)) from None
+    if sc.source_path is not None and Path(sc.source_path).is_file():
+        raw = Path(sc.source_path).read_bytes()
+        name = Path(sc.source_path).name
+    elif isinstance(sidecar, dict):
+        raw = json.dumps(sidecar, ensure_ascii=False, indent=1).encode("utf-8")
+        name = media_path.stem + ".json"
+    else:
+        raw = json.dumps(sc.model_dump(mode="json"), ensure_ascii=False,
+                         indent=1).encode("utf-8")
+        name = media_path.stem + ".json"
+    audio = sc.audio_path
+    if audio is None and sc.audio_file:
+        base = Path(sc.source_path).parent if sc.source_path else media_path.parent
+        audio = (base / sc.audio_file).resolve()
+        if not audio.is_file():
+            raise BadInput(f"sidecar: audio_file: file not found: {sc.audio_file}")
+    return sc, raw, name, audio
+
+
+def _check_report(report: dict[str, Any], recording_id: str, sha: str) -> None:
+    if not isinstance(report, dict):
+        raise BadInput("report must be a JSON object (CONTRACT section 4)")
+    if report.get("verdict") not in VERDICTS:
+        raise BadInput(f"report: verdict must be one of {', '.join(VERDICTS)}, "
+                       f"got {report.get('verdict')!r}")
+    if not isinstance(report.get("checks"), list):
+        raise BadInput("report: checks must be a list")
+    for i, c in enumerate(report["checks"]):
+        if not isinstance(c, dict) or not c.get("id") or not c.get("status"):
+            raise BadInput(f"report: checks[{i}] needs an id and a status")
+    if not isinstance(report.get("transcript", []), list):
+        raise BadInput("report: transcript must be a list")
+    if report.get("sha256") not in (None, sha):
+        raise BadInput(f"report: sha256 {report['sha256']} is not the media's ({sha}): "
+                       "the report is about another file")
+    if report.get("recording_id") not in (None, recording_id):
+        raise BadInput(f"report: recording_id {report['recording_id']!r} is not the "
+                       f"sidecar's {recording_id!r}")
+
+
+def scrub(value: Any, secrets: dict[str, str]) -> Any:
+    """Replace every occurrence of personal data (`secrets`: clear -> masked) in a JSON
+    document: a report from elsewhere may carry the customer's ID or name in clear."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for clear, masked in secrets.items():
+            if clear in value:
+                value = value.replace(clear, masked)
+        return value
+    if isinstance(value, list):
+        return [scrub(v, secrets) for v in value]
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    return value
+
+
+def personal_secrets(sc) -> dict[str, str]:
+    from verifier.privacy import mask_id, mask_name
+
+    out = {}
+    if sc.customer_id and len(sc.customer_id) >= 4:
+        out[sc.customer_id] = mask_id(sc.customer_id)
+    if sc.customer_name and len(sc.customer_name) >= 2:
+        out[sc.customer_name] = mask_name(sc.customer_name)
+    return out
+
+
+def _skip_key(report: dict[str, Any]) -> tuple[str | None, str | None, str]:
+    rs = report.get("ruleset") or {}
+    engine = report.get("engine") or {}
+    return rs.get("id"), rs.get("version"), str(engine.get("version") or "unknown")
+
+
+def find_reusable_run(s: Session, rec_pk: int, sha: str, ruleset_id: str | None,
+                      ruleset_version: str | None, engine_version: str) -> VerificationRun | None:
+    """A stored run that makes verifying again pointless: same media, ruleset (id and
+    version) and engine version, and a verdict other than error."""
+    if ruleset_id is None:
+        return None
+    return s.scalars(select(VerificationRun).where(
+        VerificationRun.recording_pk == rec_pk, VerificationRun.media_sha256 == sha,
+        VerificationRun.ruleset_id == ruleset_id,
+        VerificationRun.ruleset_version == ruleset_version,
+        VerificationRun.engine_version == engine_version,
+        VerificationRun.verdict != "error").order_by(VerificationRun.id.desc())).first()
+
+
+def already_verified(store: Store, recording_id: str, sha: str, ruleset_id: str,
+                     ruleset_version: str, engine_version: str) -> bool:
+    """Whether `dualrec ingest` can skip verification (checked before running models)."""
+    with store.session() as s:
+        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
+        if rec is None or rec.sha256 != sha:
+            return False
+        return find_reusable_run(s, rec.id, sha, ruleset_id, ruleset_version,
+                                 engine_version) is not None
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _metadata_columns(store: Store, sc, sidecar_masked: dict, retention: Retention,
+                      facts: Facts) -> dict[str, Any]:
+    from verifier.privacy import mask_id, mask_name
+
+    return dict(
+        sidecar_json=sidecar_masked,
+        branch_id=sc.branch_id, staff_id=sc.staff_id,
+        customer_id=sc.customer_id, customer_id_masked=mask_id(sc.customer_id),
+        customer_key=store.customer_key(sc.customer_id),
+        customer_name=sc.customer_name, customer_name_masked=mask_name(sc.customer_name),
+        product_code=sc.product_code, product_name=sc.product_name,
+        product_category=sc.product_category, product_risk_level=sc.product_risk_level,
+        customer_risk_level=sc.customer_risk_level,
+        sale_time=sc.sale_time, sale_date=facts.sale_date,
+        maturity_date=sc.maturity_date, redemption_date=facts.redemption_date,
+    )
+
+
+def _vault_row(s: Session, obj: StoredObject, kind: str) -> None:
+    row = s.get(VaultObject, obj.sha256)
+    if row is None:
+        s.add(VaultObject(sha256=obj.sha256, key=obj.key, size=obj.size, kind=kind,
+                          encrypted=obj.encrypted, state="present", stored_at=utcnow()))
+    elif row.state != "present":
+        row.state, row.deleted_at, row.encrypted = "present", None, obj.encrypted
+
+
+def _add_run(s: Session, rec: Recording, report: dict[str, Any], sha: str, actor: str) -> VerificationRun:
+    from verifier.textnorm import normalize
+
+    ruleset_id, ruleset_version, engine_version = _skip_key(report)
+    engine = report.get("engine") or {}
+    text = json.dumps(report, sort_keys=True, ensure_ascii=False)
+    run = VerificationRun(
+        recording_pk=rec.id, media_sha256=sha, ruleset_id=ruleset_id,
+        ruleset_version=ruleset_version, engine_version=engine_version,
+        asr_model=engine.get("asr_model"), face_detector=engine.get("face_detector"),
+        verdict=report["verdict"], duration_s=report.get("duration_s"),
+        report_json=report, report_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        actor=actor, created_at=utcnow())
+    s.add(run)
+    s.flush()
+    for c in report["checks"]:
+        s.add(Finding(run_id=run.id, check_id=str(c["id"]), status=str(c["status"]),
+                      severity=str(c.get("severity") or "minor"),
+                      message=str(c.get("message") or ""),
+                      evidence=list(c.get("evidence") or []), items=c.get("items")))
+    segments = []
+    for i, seg in enumerate(report.get("transcript") or []):
+        text = str(seg.get("text") or "")
+        segments.append(dict(recording_pk=rec.id, run_id=run.id, seq=i,
+                             start_s=float(seg.get("start_s") or 0.0),
+                             end_s=float(seg.get("end_s") or seg.get("start_s") or 0.0),
+                             speaker=seg.get("speaker"), text=text,
+                             text_norm=normalize(text) if text else ""))
+    if segments:
+        s.execute(TranscriptSegment.__table__.insert(), segments)
+    rec.current_run_id = run.id
+    rec.verdict = run.verdict
+    return run
+
+
+def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report_dict: dict,
+                    actor: str | None = None) -> IngestResult:
+    """Vault the media (and separate audio) and sidecar, then record the recording, its
+    verification run, findings, transcript, retention and audit entries in one
+    transaction. Safe to rerun after a crash at any point."""
+    actor = actor or current_actor()
+    media_path = Path(media_path)
+    if not media_path.is_file():
+        raise BadInput(f"{media_path}: media file " +
+                       ("is a folder" if media_path.is_dir() else "does not exist"))
+    sc, sidecar_raw, sidecar_name, audio_path = _load_sidecar(sidecar, media_path)
+    sha, size = sha256_of_file(media_path)
+    _check_report(report_dict, sc.recording_id, sha)
+    secrets = personal_secrets(sc)
+    report = scrub(report_dict, secrets)
+    sidecar_masked = scrub(sc.masked_dump(), secrets)
+    facts = facts_from_sidecar(sc)
+    retention = compute(facts, load_policy())
+    sidecar_sha = hashlib.sha256(sidecar_raw).hexdigest()
+
+    # Refuse before writing anything: another file under this id, or purged media.
+    with store.session() as s:
+        existing = s.scalars(select(Recording).where(
+            Recording.recording_id == sc.recording_id)).first()
+        if existing is not None:
+            if existing.sha256 != sha:
+                raise BadInput(f"{sc.recording_id}: the store already holds a different media "
+                               f"file under this recording id (sha256 {existing.sha256}); "
+                               "stored recordings are never replaced")
+            if not existing.media_present:
+                raise BadInput(f"{sc.recording_id}: its media was purged on "
+                               f"{existing.purged_at:%Y-%m-%d} when its retention ended; "
+                               "it is not stored again")
+            reusable = find_reusable_run(s, existing.id, sha, *_skip_key(report))
+            if reusable is not None and existing.sidecar_sha256 == sidecar_sha:
+                return IngestResult(sc.recording_id, "skipped", existing.verdict, sha,
+                                    existing.current_run_id,
+                                    existing.retention_until.isoformat()
+                                    if existing.retention_until else None,
+                                    existing.retention_basis)
+
+    # 1. The vault: idempotent, write-once.
+    try:
+        media_obj = store.vault.put_file(media_path, expected_sha256=sha,
+                                         retain_until=retention.until)
+        _crash_point("after-media")
+        audio_obj = (store.vault.put_file(audio_path, retain_until=retention.until)
+                     if audio_path is not None else None)
+        sidecar_obj = store.vault.put_bytes(sidecar_raw, retain_until=retention.until)
+    except VaultError as exc:
+        raise StoreError(f"{sc.recording_id}: vault: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"{sc.recording_id}: cannot read {exc.filename}: {exc.strerror}") from None
+    _crash_point("after-vault")
+
+    # 2. The database, in one transaction (retried once if a concurrent ingest of the
+    #    same recording won the race for the row).
+    for attempt in (1, 2):
+        try:
+            result, holds = _write_rows(store, sc, report, sha, size, media_path, audio_path,
+                                        sidecar_name, media_obj, audio_obj, sidecar_obj,
+                                        sidecar_masked, retention, facts, actor)
+            break
+        except IntegrityError:
+            if attempt == 2:
+                raise
+            log.info("%s: stored concurrently by another process; retrying", sc.recording_id)
+    if result.status != "skipped" and store.vault.enforces_locks:
+        with store.session() as s:
+            rec = s.scalars(select(Recording).where(
+                Recording.recording_id == sc.recording_id)).one()
+        result.warnings += sync_object_lock(store, rec, holds)
+    return result
+
+
+def _write_rows(store, sc, report, sha, size, media_path, audio_path, sidecar_name,
+                media_obj, audio_obj, sidecar_obj, sidecar_masked, retention, facts, actor):
+    with store.session() as s:
+        rec = s.execute(select(Recording).where(Recording.recording_id == sc.recording_id)
+                        .with_for_update()).scalar_one_or_none()
+        columns = _metadata_columns(store, sc, sidecar_masked, retention, facts)
+        files = dict(sidecar_sha256=sidecar_obj.sha256, sidecar_key=sidecar_obj.key,
+                     sidecar_name=sidecar_name,
+                     audio_sha256=audio_obj.sha256 if audio_obj else None,
+                     audio_key=audio_obj.key if audio_obj else None,
+                     audio_name=audio_path.name if audio_path else None)
+        _vault_row(s, media_obj, "media")
+        if audio_obj is not None:
+            _vault_row(s, audio_obj, "audio")
+        _vault_row(s, sidecar_obj, "sidecar")
+        created = rec is None
+        updated = reverified = False
+        if created:
+            rec = Recording(recording_id=sc.recording_id, sha256=sha, media_key=media_obj.key,
+                            media_name=media_path.name, media_bytes=size, media_present=True,
+                            created_at=utcnow(), **columns, **files)
+            apply_retention(rec, retention)
+            s.add(rec)
+            s.flush()
+            audit.append(s, actor, "ingest", rec.recording_id, {
+                "sha256": sha, "bytes": size, "media": media_obj.key,
+                "audio": audio_obj.key if audio_obj else None, "sidecar": sidecar_obj.key,
+                "vault": store.vault.describe(), "encrypted": media_obj.encrypted,
+                **retention.as_dict()})
+        else:
+            if rec.sha256 != sha:  # raced with a different file under the same id
+                raise BadInput(f"{sc.recording_id}: the store already holds a different "
+                               "media file under this recording id")
+            if rec.sidecar_sha256 != sidecar_obj.sha256:
+                before = (rec.retention_until.isoformat() if rec.retention_until else None,
+                          rec.retention_basis)
+                for k, v in {**columns, **files}.items():
+                    setattr(rec, k, v)
+                apply_retention(rec, retention)
+                updated = True
+                audit.append(s, actor, "ingest", rec.recording_id, {
+                    "result": "metadata-updated", "sidecar": sidecar_obj.key,
+                    "retention_before": {"retention_until": before[0],
+                                         "retention_basis": before[1]},
+                    **retention.as_dict()})
+        run = find_reusable_run(s, rec.id, sha, *_skip_key(report))
+        if run is None:
+            reverified = not created
+            run = _add_run(s, rec, report, sha, actor)
+            audit.append(s, actor, "verify", rec.recording_id, {
+                "run_id": run.id, "verdict": run.verdict,
+                "ruleset": {"id": run.ruleset_id, "version": run.ruleset_version},
+                "engine": {"version": run.engine_version, "asr_model": run.asr_model,
+                           "face_detector": run.face_detector},
+                "report_sha256": run.report_sha256})
+        status = ("stored" if created else "reverified" if reverified
+                  else "updated" if updated else "skipped")
+        holds = len(_active_holds(s, rec.id))
+        _crash_point("before-commit")
+        result = IngestResult(rec.recording_id, status, rec.verdict, sha, rec.current_run_id,
+                              rec.retention_until.isoformat() if rec.retention_until else None,
+                              rec.retention_basis)
+    return result, holds

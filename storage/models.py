@@ -1,0 +1,338 @@
+"""The store's tables (SQLAlchemy 2 typed declarative).
+
+The schema is created and changed only by the Alembic migrations in
+``storage/migrations/versions``; ``tests/test_store_schema.py`` checks that these
+classes and the migrations agree. Times are stored as naive UTC and come back as aware
+UTC datetimes (:class:`UTCDateTime`), the same on SQLite and PostgreSQL.
+
+Personal data: ``Recording.customer_id`` / ``customer_name`` hold the real values (only
+an evidence export shows them); ``customer_id_masked`` / ``customer_name_masked`` are
+what every other output shows; ``customer_key`` is a keyed hash (HMAC-SHA256) used to
+look a customer up without keeping an index of clear ID numbers.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any, Optional
+
+from sqlalchemy import (JSON, Boolean, BigInteger, Date, DateTime, Float, ForeignKey, Index,
+                        Integer, String, Text, TypeDecorator, UniqueConstraint, text)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out; stored as naive UTC everywhere."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # defensive: raw SQLite text
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# JSON documents: JSONB on PostgreSQL (indexable, compact), JSON text elsewhere.
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+# Naming convention so that constraint names are the same on every backend and in the
+# migrations.
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+# Objects that only the migrations define (full-text search): not models.
+MIGRATION_ONLY_TABLE_PREFIX = "segment_fts"
+MIGRATION_ONLY_INDEXES = {"ix_transcript_segments_text_norm_trgm"}
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Alembic filter: compare models and database without the migration-only objects."""
+    if type_ == "table" and name and name.startswith(MIGRATION_ONLY_TABLE_PREFIX):
+        return False
+    if type_ == "index" and name in MIGRATION_ONLY_INDEXES:
+        return False
+    return True
+
+
+Base.metadata.naming_convention = NAMING
+
+
+class StoreMeta(Base):
+    """Key/value facts about the store itself (e.g. the lookup key's fingerprint)."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Recording(Base):
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[str] = mapped_column(String(128), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    media_key: Mapped[str] = mapped_column(String(512))  # vault key of the media
+    media_name: Mapped[str] = mapped_column(String(512))  # original file name
+    media_bytes: Mapped[int] = mapped_column(BigInteger)
+    audio_sha256: Mapped[Optional[str]] = mapped_column(String(64))
+    audio_key: Mapped[Optional[str]] = mapped_column(String(512))
+    audio_name: Mapped[Optional[str]] = mapped_column(String(512))
+    sidecar_sha256: Mapped[str] = mapped_column(String(64))
+    sidecar_key: Mapped[str] = mapped_column(String(512))
+    sidecar_name: Mapped[str] = mapped_column(String(512))
+    sidecar_json: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # masked copy
+
+    branch_id: Mapped[str] = mapped_column(String(128), index=True)
+    staff_id: Mapped[str] = mapped_column(String(128), index=True)
+    customer_id: Mapped[str] = mapped_column(String(128))  # real: export only
+    customer_id_masked: Mapped[str] = mapped_column(String(128))
+    customer_key: Mapped[str] = mapped_column(String(64))  # HMAC-SHA256 (indexed with sale_date)
+    customer_name: Mapped[Optional[str]] = mapped_column(String(128))  # real: export only
+    customer_name_masked: Mapped[Optional[str]] = mapped_column(String(128))
+    product_code: Mapped[str] = mapped_column(String(128))
+    product_name: Mapped[str] = mapped_column(String(512))
+    product_category: Mapped[str] = mapped_column(String(32))
+    product_risk_level: Mapped[str] = mapped_column(String(2))
+    customer_risk_level: Mapped[str] = mapped_column(String(2))
+    sale_time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    sale_date: Mapped[date] = mapped_column(Date)  # local date of the sale (its own offset)
+    maturity_date: Mapped[Optional[date]] = mapped_column(Date)
+    redemption_date: Mapped[Optional[date]] = mapped_column(Date)
+
+    retention_until: Mapped[Optional[date]] = mapped_column(Date, index=True)  # None: indefinite
+    retention_basis: Mapped[str] = mapped_column(String(512))
+    retention_rules: Mapped[list[dict[str, Any]]] = mapped_column(JSONDoc)
+    retention_policy: Mapped[str] = mapped_column(String(64))  # policy version used
+    media_present: Mapped[bool] = mapped_column(Boolean, default=True)
+    purged_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+    verdict: Mapped[Optional[str]] = mapped_column(String(16), index=True)  # current run's
+    current_run_id: Mapped[Optional[int]] = mapped_column(
+        ForeignKey("verification_runs.id", use_alter=True,
+                   name="fk_recordings_current_run_id_verification_runs"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    runs: Mapped[list["VerificationRun"]] = relationship(
+        back_populates="recording", foreign_keys="VerificationRun.recording_pk",
+        order_by="VerificationRun.id")
+    holds: Mapped[list["LegalHold"]] = relationship(back_populates="recording",
+                                                    order_by="LegalHold.id")
+
+    __table_args__ = (
+        Index("ix_recordings_product_code_sale_date", "product_code", "sale_date"),
+        Index("ix_recordings_sale_date", "sale_date"),
+        Index("ix_recordings_customer_key_sale_date", "customer_key", "sale_date"),
+    )
+
+    @property
+    def active_holds(self) -> list["LegalHold"]:
+        return [h for h in self.holds if h.released_at is None]
+
+
+class VerificationRun(Base):
+    __tablename__ = "verification_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    media_sha256: Mapped[str] = mapped_column(String(64))
+    ruleset_id: Mapped[Optional[str]] = mapped_column(String(128))
+    ruleset_version: Mapped[Optional[str]] = mapped_column(String(64))
+    engine_version: Mapped[str] = mapped_column(String(64))
+    asr_model: Mapped[Optional[str]] = mapped_column(String(256))
+    face_detector: Mapped[Optional[str]] = mapped_column(String(256))
+    verdict: Mapped[str] = mapped_column(String(16))
+    duration_s: Mapped[Optional[float]] = mapped_column(Float)
+    report_json: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+    report_sha256: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    recording: Mapped[Recording] = relationship(back_populates="runs",
+                                                foreign_keys=[recording_pk])
+    findings: Mapped[list["Finding"]] = relationship(back_populates="run",
+                                                     order_by="Finding.id")
+
+    __table_args__ = (
+        Index("ix_verification_runs_skip_key", "media_sha256", "ruleset_id",
+              "ruleset_version", "engine_version"),
+    )
+
+
+class Finding(Base):
+    """One check of a run (CONTRACT section 4 ``checks[]``)."""
+
+    __tablename__ = "findings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("verification_runs.id"), index=True)
+    check_id: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[list[Any]] = mapped_column(JSONDoc)
+    items: Mapped[Optional[list[Any]]] = mapped_column(JSONDoc)
+
+    run: Mapped[VerificationRun] = relationship(back_populates="findings")
+
+
+class TranscriptSegment(Base):
+    __tablename__ = "transcript_segments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("verification_runs.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    speaker: Mapped[Optional[str]] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)  # as in the report (Simplified, punctuated)
+    text_norm: Mapped[str] = mapped_column(Text)  # verifier.textnorm.normalize(text)
+
+
+class LegalHold(Base):
+    __tablename__ = "legal_holds"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    case_id: Mapped[str] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    placed_by: Mapped[str] = mapped_column(String(128))
+    placed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    released_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    released_by: Mapped[Optional[str]] = mapped_column(String(128))
+    release_reason: Mapped[Optional[str]] = mapped_column(Text)
+
+    recording: Mapped[Recording] = relationship(back_populates="holds")
+
+    __table_args__ = (
+        # At most one active hold per recording and case.
+        Index("uq_legal_holds_active_case", "recording_pk", "case_id", unique=True,
+              sqlite_where=text("released_at IS NULL"),
+              postgresql_where=text("released_at IS NULL")),
+    )
+
+
+class PurgeRecord(Base):
+    """One purge of a recording's media by the retention sweep (the tombstone's
+    history; the recording row itself keeps metadata, hash and findings)."""
+
+    __tablename__ = "purge_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    purged_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    as_of: Mapped[date] = mapped_column(Date)
+    retention_until: Mapped[date] = mapped_column(Date)
+    retention_basis: Mapped[str] = mapped_column(String(512))
+    media_sha256: Mapped[str] = mapped_column(String(64))
+    objects: Mapped[list[str]] = mapped_column(JSONDoc)  # vault keys removed
+    bytes_removed: Mapped[int] = mapped_column(BigInteger)
+    actor: Mapped[str] = mapped_column(String(128))
+
+
+class VaultObject(Base):
+    """Every object written to the vault: what integrity re-hashes, and the reference
+    count purges consult (content addressing shares identical files)."""
+
+    __tablename__ = "vault_objects"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key: Mapped[str] = mapped_column(String(512))
+    size: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))  # media | audio | sidecar
+    encrypted: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="present")  # present|deleting|deleted
+    stored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    deleted_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained: hash = sha256(prev_hash + canonical JSON of
+    {actor, action, recording_id, details, at}) (storage/audit.py)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(32), index=True)
+    recording_id: Mapped[Optional[str]] = mapped_column(String(128), index=True)
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON, exactly as hashed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """One row: the last entry of the chain. Appenders lock it, so the chain never
+    forks, and a removed tail of the log is detected."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_entry_id: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+
+
+class ReviewDecision(Base):
+    """A person's decision on a recording or one of its findings (issue 6)."""
+
+    __tablename__ = "review_decisions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("verification_runs.id"), index=True)
+    finding_id: Mapped[Optional[int]] = mapped_column(ForeignKey("findings.id"))
+    check_id: Mapped[Optional[str]] = mapped_column(String(128))  # None: whole recording
+    decision: Mapped[str] = mapped_column(String(32))  # confirm | overturn | escalate
+    verdict_before: Mapped[Optional[str]] = mapped_column(String(16))
+    verdict_after: Mapped[Optional[str]] = mapped_column(String(16))
+    reviewer: Mapped[str] = mapped_column(String(128))
+    comment: Mapped[Optional[str]] = mapped_column(Text)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sample_id: Mapped[Optional[int]] = mapped_column(ForeignKey("audit_samples.id"))
+
+
+class AuditSample(Base):
+    """A recording drawn for manual inspection (sampling plans, issue 6)."""
+
+    __tablename__ = "audit_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan: Mapped[str] = mapped_column(String(128), index=True)  # e.g. "2026-11 monthly 5%"
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("verification_runs.id"))
+    reason: Mapped[str] = mapped_column(String(64))  # random | high-risk | verdict | manual
+    period_start: Mapped[Optional[date]] = mapped_column(Date)
+    period_end: Mapped[Optional[date]] = mapped_column(Date)
+    seed: Mapped[Optional[str]] = mapped_column(String(64))  # reproducible draws
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|reviewed
+    selected_by: Mapped[str] = mapped_column(String(128))
+    selected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("plan", "recording_pk"),)
