@@ -21,6 +21,7 @@ stages:
     required:
       - {id: agency, text: 广州市房地产中介协会分析, speaker: any}
 forbidden: [保本, 稳赚不赔]
+risk_level: {said: optional}  # news speech: no product risk level is said
 """
 RULESET_ABSENT = RULESET_PRESENT.replace(
     "forbidden:", "  - id: third\n    required:\n"

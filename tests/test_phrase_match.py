@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.phrase_match import ForbiddenHit, PhraseMatch, find_forbidden, find_phrase
+from verifier.phrase_match import (ForbiddenHit, PhraseMatch, find_forbidden, find_phrase, locate,
+                                   reversal, split_slots)
 from verifier.transcript import Segment
 
 NOT_DEPOSIT = "理财非存款，产品有风险，投资须谨慎"
@@ -284,3 +285,114 @@ def test_forbidden_nothing_to_find():
     assert find_forbidden([], FORBIDDEN) == []
     assert find_forbidden(one("保本"), []) == []
     assert find_forbidden(one("，。"), FORBIDDEN) == []
+
+
+# --- slots (wildcards) ------------------------------------------------------------------
+
+INTRO_SLOT = "我是本行理财经理{name}，这是我的工作证"
+
+
+def test_slot_matches_a_name_and_reports_it():
+    m = find_phrase(one("您好，我是本行理财经理王芳，这是我的工作证。"), [INTRO_SLOT])
+    assert m.found and m.score == 1.0 and m.slots == {"name": "王芳"}
+    assert m.matched == INTRO_SLOT
+
+
+def test_slot_survives_whisper_homophones():
+    # real whisper output on the demo: 理财经理 -> 李财经李
+    m = find_phrase(one("您好,我是本行李财经李王芳,这是我的工作证明,请您出示一下身份证语。"), [INTRO_SLOT])
+    assert m.found and m.slots["name"].endswith("王芳")
+
+
+def test_slot_at_the_end_and_at_the_start():
+    m = find_phrase(one("我是本行理财经理李娜"), ["我是本行理财经理{name}"])
+    assert m.found and m.slots["name"].startswith("李娜")
+    m = find_phrase(one("王先生您好请坐"), ["{name}您好"])
+    assert m.found and m.slots["name"].endswith("先生")
+
+
+def test_nothing_said_for_a_slot_is_at_most_a_near_miss():
+    m = find_phrase(one("我是本行理财经理"), ["我是本行理财经理{name}"])
+    assert not m.found and m.near_miss and "{name}" in m.note
+
+
+def test_slot_characters_do_not_lift_a_poor_match():
+    # the four characters copied into the slot always match: they must not carry an
+    # unrelated sentence over the found threshold
+    for heard in ["今天天气不错我们聊聊", "我们这边最近有几款新产品", "您之前买过我们行的基金吗"]:
+        m = find_phrase(one(heard), ["我是本行理财经理{name}"])
+        assert not m.found and m.score < 0.6, (heard, m)
+
+
+def test_slot_bounds():
+    assert find_phrase(one("本产品由易方达基金管理有限公司发行"),
+                       ["本产品由{manager:2-12}发行"]).found
+    assert split_slots("我是{name}") == (["我是", ""], [("name", 1, 4)])
+    assert split_slots("由{x:2-12}发行") == (["由", "发行"], [("x", 2, 12)])
+    for bad in ["我是{name", "我是name}", "{x:0-3}好", "{x:5-2}好", "{}好"]:
+        with pytest.raises(ValueError):
+            split_slots(bad)
+
+
+# --- meaning reversals ---------------------------------------------------------------------
+
+
+def test_known_false_positive_reversed_disclosure_is_not_found():
+    # the matcher's author's example: 0.76 before, counted as found
+    m = find_phrase(one("理财是存款，产品没风险，投资放心"), [NOT_DEPOSIT])
+    assert not m.found and m.near_miss
+    assert "meaning reversed" in m.note and "'非'" in m.note
+
+
+@pytest.mark.parametrize("phrase,heard", [
+    (NOT_DEPOSIT, "理财非存款，产品没风险，投资须谨慎"),          # 有 -> 没
+    (NOT_DEPOSIT, "理财存款，产品有风险，投资须谨慎"),            # 非 dropped
+    ("封闭期内不可提前赎回", "封闭期内可以提前赎回"),
+    ("业绩比较基准不代表实际收益", "业绩比较基准代表实际收益"),
+    (NON_GUARANTEED, "本产品为保本浮动收益型理财，保证本金和收益"),
+])
+def test_reversals_are_not_found(phrase, heard):
+    m = find_phrase(one(heard), [phrase])
+    assert not m.found and "meaning reversed" in m.note, m
+
+
+@pytest.mark.parametrize("phrase,heard", [
+    (NOT_DEPOSIT, "理财不是存款，产品有风险，投资须谨慎"),        # 非 said as 不是
+    (NOT_DEPOSIT, "理财飞存款，产品有封顯，投资需谨慎"),          # homophone of 非
+    ("过往业绩不代表未来表现", "过往业绩不代表将来表现"),          # 未来 is no negation
+    ("此次录音录像过程对于今后您维护权益非常关键", "此次录音录像过程对于今后您维护权益很关键"),
+    ("封闭期内不可提前赎回", "封闭期内不能提前赎回"),
+])
+def test_same_meaning_is_still_found(phrase, heard):
+    m = find_phrase(one(heard), [phrase])
+    assert m.found and not m.note, m
+
+
+def test_negation_in_speech_around_the_phrase_does_not_count():
+    m = find_phrase(one("不要紧，下面理财非存款，产品有风险，投资须谨慎，不要忘了"), [NOT_DEPOSIT])
+    assert m.found, m
+    assert reversal("理财非存款", "理财是存款") and not reversal("理财非存款", "理财非存款")
+
+
+# --- where in the segments -------------------------------------------------------------------
+
+
+def test_spoken_times_inside_a_merged_segment():
+    text = "产品期限一百八十天。" + NOT_DEPOSIT + "好的"
+    m = find_phrase([Segment(10.0, 20.0, text)], [NOT_DEPOSIT])
+    assert (m.start_s, m.end_s) == (10.0, 20.0)
+    assert 13.0 < m.spoken_start_s < 14.0 and 19.0 < m.spoken_end_s < 20.0
+
+
+def test_first_start_is_the_earliest_found_saying():
+    transcript = [Segment(0, 4, "理财非存款产品有风险"), Segment(4, 8, "投资须谨慎"),
+                  Segment(8, 12, "您好"), Segment(50, 54, NOT_DEPOSIT)]
+    m = find_phrase(transcript, [NOT_DEPOSIT])
+    assert m.start_s == 50 and m.first_start_s == 0.0
+
+
+def test_locate_in_segments():
+    loc = locate([Segment(0, 4, "好的"), Segment(4, 10, "您是否已經閱讀病例界產品說明書是的")],
+                 "您是否已经阅读并理解产品说明书")
+    assert loc.first_segment == loc.last_segment == 1
+    assert loc.start_char == 0 and loc.end_char == 15 and loc.end_s < 10.0

@@ -111,3 +111,27 @@ def test_to_simplified_keeps_punctuation_for_reading():
     from verifier.textnorm import to_simplified
     assert to_simplified("理財非存款，產品有風險\ufffd！") == "理财非存款,产品有风险!"
     assert to_simplified("ＲＩＳＫ　３") == "RISK 3"
+
+
+def test_alr_level_anywhere():
+    # whisper writes the spoken R三 as 阿尔三级 (samples/README.md)
+    assert normalize("本产品为阿尔三级产品") == "本产品为r3级产品"
+    assert normalize("阿尔卑斯山") == "阿尔卑斯山"
+
+
+def test_risk_level_mentions():
+    from verifier.textnorm import risk_level_mentions
+
+    def levels(text):
+        return [(k, n, heard) for k, n, _, _, heard in risk_level_mentions(normalize(text))]
+
+    assert levels("本产品风险等级为R3级，属于中等风险") == [("R", 3, "等级为r3"), ("R", 3, "中等风险")]
+    assert levels("本产品属于中高风险产品") == [("R", 4, "中高风险")]
+    assert levels("这是三级风险的产品") == [("R", 3, "三级风险")]
+    assert levels("风险等级为阿山级") == [("R", 3, "等级为r3")]
+    # a level split from 等级为 by a segment boundary: matched on the joined text
+    assert [x[:2] for x in risk_level_mentions("风险等级为" + "阿山级")] == [("R", 3)]
+    assert levels("评估结果为稳健型，C3级") == [("C", 3, "稳健型"), ("C", 3, "c3")]
+    assert levels("评估结果未稳进行,西三级") == [("C", 3, "西三")]
+    assert levels("三级医院和一二线城市") == []
+    assert levels("产品有风险，投资须谨慎") == []

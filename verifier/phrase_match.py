@@ -5,7 +5,10 @@ exact matching found 0/74 phrases on ASR output while pinyin partial_ratio >= 75
 80% with no false finds (FINDINGS.md "Matching"); windows of up to three segments
 because a phrase is often cut between two. Pinyin is compared as initial+final codes
 (see _sound): against letters it cut near misses of absent phrases in unrelated bank
-chatter from 26 to 2 in 160 while real whisper output still matched. Forbidden terms are short, and short
+chatter from 26 to 2 in 160 while real whisper output still matched. A phrase may hold
+slots (`我是理财经理{name}`: 1-4 arbitrary characters, `{x:2-6}` for other lengths), and a
+window that reverses the phrase's meaning (理财是存款 for 理财非存款, 没风险 for 有风险) is at
+most a near miss however close it sounds. Forbidden terms are short, and short
 words fuzzy-match everything, so they are matched exactly (on characters, or on the
 pinyin syllable sequence to catch homophones) and negation decides whether the
 sentence is a promise or a disclosure (DOMAIN.md "Forbidden promises").
@@ -19,6 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
 
 from .textnorm import normalize, number_values, pinyin_tokens
 from .transcript import Segment
@@ -37,10 +41,19 @@ class PhraseMatch:
     found: bool
     near_miss: bool
     score: float
-    start_s: float | None
+    start_s: float | None   # the best window's segments (evidence)
     end_s: float | None
     heard: str
     matched: str
+    # Where inside those segments the phrase itself was said, estimated from the
+    # aligned characters (whisper often puts several sentences in one segment).
+    spoken_start_s: float | None = None
+    spoken_end_s: float | None = None
+    # Estimated start of the earliest window that scored "found" (a phrase said twice:
+    # the recap at the end may score best, the first saying is what ordering needs).
+    first_start_s: float | None = None
+    note: str = ""          # why the score was capped (a meaning reversal, a missing slot)
+    slots: dict[str, str] | None = None  # what filled each {slot} of the phrase
 
 
 @dataclass
@@ -135,6 +148,278 @@ def _eligible(seg: Segment, speaker: str | None) -> bool:
     return seg.speaker in (speaker, "unknown")
 
 
+# --- slots ---------------------------------------------------------------------------
+
+# `{name}` in a phrase stands for 1-4 characters said there (a name, a product name);
+# `{name:2-6}` gives other bounds.
+SLOT_DEFAULT = (1, 4)
+SLOT_MAX = 20
+_SLOT = re.compile(r"\{\s*([A-Za-z_]\w*)\s*(?::\s*(\d+)\s*-\s*(\d+)\s*)?\}")
+# Fills a slot nothing was heard for: survives normalize() and matches nothing.
+_PLACEHOLDER = "ㄨ"
+
+
+def split_slots(text: str) -> tuple[list[str], list[tuple[str, int, int]]]:
+    """The literal parts of a phrase (one more than its slots) and its slots as
+    (name, min, max) characters. Raises ValueError for a malformed slot."""
+    literals, slots, pos = [], [], 0
+    for m in _SLOT.finditer(text):
+        literals.append(text[pos : m.start()])
+        lo, hi = (int(m.group(2)), int(m.group(3))) if m.group(2) else SLOT_DEFAULT
+        if not 1 <= lo <= hi <= SLOT_MAX:
+            raise ValueError(f"slot {m.group()!r}: bounds must be 1 <= min <= max <= {SLOT_MAX}")
+        slots.append((m.group(1), lo, hi))
+        pos = m.end()
+    literals.append(text[pos:])
+    stray = [c for c in "{}" if any(c in lit for lit in literals)]
+    if stray:
+        raise ValueError(f"{text!r}: unmatched or malformed slot braces "
+                         "(write a slot as {name} or {name:1-4})")
+    return literals, slots
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    text: str                               # as written in the ruleset
+    literals: tuple[str, ...]               # normalised literal parts
+    slots: tuple[tuple[str, int, int], ...]
+    plain: _Text                            # the text without its slots
+    literal_len: int
+
+
+@lru_cache(maxsize=2048)
+def _pattern(text: str) -> _Pattern | None:
+    try:
+        literals, slots = split_slots(text)
+    except ValueError:
+        literals, slots = [text], []
+    norm = tuple(normalize(x) for x in literals)
+    plain = _prepare("".join(literals)) if not slots else _prepare("".join(norm))
+    if not plain.chars:
+        return None
+    return _Pattern(text, norm, tuple(slots), plain, len(plain.chars))
+
+
+def _align(needle: str, hay: str) -> tuple[int, int, float]:
+    """Where `needle` best fits in `hay`: (start, end, score 0-1)."""
+    if not needle or not hay:
+        return 0, 0, 0.0
+    if len(hay) <= len(needle):
+        return 0, len(hay), fuzz.ratio(needle, hay) / 100.0
+    al = fuzz.partial_ratio_alignment(needle, hay)
+    return al.dest_start, al.dest_end, al.score / 100.0
+
+
+def _errors(candidate: str, hay: str) -> float:
+    _, _, score = _align(candidate, hay)
+    return (1.0 - score) * len(candidate)
+
+
+def _fill(pattern: _Pattern, window: str) -> tuple[str, dict[str, str], list[str]]:
+    """The phrase with each slot filled from the window: after the text before it
+    (or, for a leading slot, just before the text after it), the length that fits the
+    rest best. Returns (filled text, slot values, slots nothing was heard for)."""
+    built, fills, empty = pattern.literals[0], {}, []
+    for k, (name, lo, hi) in enumerate(pattern.slots):
+        after = pattern.literals[k + 1]
+        if built:
+            _, anchor, _ = _align(built, window)
+            options = [window[anchor : anchor + n] for n in range(lo, hi + 1)
+                       if anchor + n <= len(window)]
+        else:
+            anchor, _, _ = _align(after, window)
+            options = [window[anchor - n : anchor] for n in range(lo, hi + 1) if anchor - n >= 0]
+        if not options:
+            fills[name] = ""
+            empty.append(name)
+            built += _PLACEHOLDER * lo + after
+            continue
+        # Fewest errors against the window; on a tie the longest (a slot at the end
+        # of a phrase fits any length).
+        best = min(options, key=lambda o: (_errors(built + o + after, window), -len(o)))
+        fills[name] = best
+        built += best + after
+    return built, fills, empty
+
+
+# --- meaning reversals ---------------------------------------------------------------
+
+# A window that sounds like the phrase but drops or adds a negation says the opposite:
+# 理财是存款 for 理财非存款, 没风险 for 有风险, 可以提前赎回 for 不可提前赎回.
+_NEGATION_CHARS = frozenset("非不无未没勿")
+# Words where those characters do not negate: 非常 (very), 未来 (future), 无论, 不断...
+_NOT_NEGATIONS = ("非常", "未来", "无论", "不断", "不仅", "不但", "不久", "不过", "不错")
+
+
+def _negation_marks(norm: str) -> list[bool]:
+    marks = [c in _NEGATION_CHARS for c in norm]
+    for word in _NOT_NEGATIONS:
+        i = norm.find(word)
+        while i >= 0:
+            for k in range(i, i + len(word)):
+                marks[k] = False
+            i = norm.find(word, i + 1)
+    return marks
+
+
+def _token_codes(tokens, codes: dict[str, str]) -> str:
+    # One character per syllable (whole syllables: 非 and 飞 are both "fei"), so that
+    # rapidfuzz aligns syllables.
+    return "".join(codes.setdefault(t[0], chr(0xE000 + len(codes))) for t in tokens)
+
+
+def reversal(phrase: str, heard: str) -> str:
+    """Why `heard` (normalised) says the opposite of `phrase` (normalised), or "".
+    Compares the negations of the two where their syllables align."""
+    pt, wt = pinyin_tokens(phrase), pinyin_tokens(heard)
+    if not pt or not wt:
+        return ""
+    codes: dict[str, str] = {}
+    pc, wc = _token_codes(pt, codes), _token_codes(wt, codes)
+    lo, hi = 0, len(wc)
+    if len(wc) > len(pc):
+        al = fuzz.partial_ratio_alignment(pc, wc)
+        pad = max(3, len(pc) // 3)
+        lo, hi = max(0, al.dest_start - pad), min(len(wc), al.dest_end + pad)
+    pmarks, wmarks = _negation_marks(phrase), _negation_marks(heard)
+
+    def negs(tokens, marks, a, b):
+        return sum(1 for i in range(a, b)
+                   if tokens[i][2] - tokens[i][1] == 1 and marks[tokens[i][1]])
+
+    def text(norm, tokens, a, b):
+        return norm[tokens[a][1] : tokens[b - 1][2]] if b > a else ""
+
+    # Runs of edits between matching syllables, each compared as a whole: 非 -> 不是
+    # comes out as an insert and a replace, and is no reversal.
+    blocks: list[list[int]] = []
+    for op in Levenshtein.opcodes(pc, wc[lo:hi]):
+        if op.tag == "equal":
+            blocks.append([])
+        elif blocks and blocks[-1]:
+            blocks[-1][1], blocks[-1][3] = op.src_end, lo + op.dest_end
+        else:
+            blocks.append([op.src_start, op.src_end, lo + op.dest_start, lo + op.dest_end])
+    for block in blocks:
+        if not block:
+            continue
+        ps, pe, ws, we = block
+        lost, added = negs(pt, pmarks, ps, pe), negs(wt, wmarks, ws, we)
+        # At the phrase's ends the window holds other speech too: there only a lost
+        # negation counts, not an extra one.
+        edge = ps == 0 or pe == len(pt)
+        if lost > added or (added > lost and not edge):
+            said, got = text(phrase, pt, ps, pe), text(heard, wt, ws, we)
+            return (f"meaning reversed: the phrase's {said or '(nothing)'!r} "
+                    f"heard as {got or '(nothing)'!r}")
+    return ""
+
+
+# --- where in a window the phrase was said ---------------------------------------------
+
+
+@dataclass
+class Located:
+    start_s: float
+    end_s: float
+    first_segment: int   # index into the segments given
+    start_char: int      # into normalize(that segment's text)
+    last_segment: int
+    end_char: int
+
+
+def _char_time(seg: Segment, chars: str, k: int) -> float:
+    if not chars:
+        return seg.start_s
+    return round(seg.start_s + (seg.end_s - seg.start_s) * min(k, len(chars)) / len(chars), 3)
+
+
+def _aligned_range(pc: str, wc: str) -> tuple[int, int]:
+    """Syllables of the window from the first to the last one that matches the phrase.
+    partial_ratio finds the neighbourhood (it may clip an end when the window has an
+    extra syllable inside the phrase); an edit alignment there finds the ends."""
+    lo, hi, _ = _align(pc, wc)
+    pad = max(3, len(pc) // 3)
+    lo, hi = max(0, lo - pad), min(len(wc), hi + pad)
+    equal = [op for op in Levenshtein.opcodes(pc, wc[lo:hi]) if op.tag == "equal"]
+    if not equal:
+        return _align(pc, wc)[:2]
+    # An edge run of matches cut off from the rest by at least as many extra syllables
+    # is a chance match (给您|您的风险…: the first 您 is not the phrase's).
+    while len(equal) > 1 and equal[1].dest_start - equal[0].dest_end >= (
+            equal[0].dest_end - equal[0].dest_start):
+        equal.pop(0)
+    while len(equal) > 1 and equal[-1].dest_start - equal[-2].dest_end >= (
+            equal[-1].dest_end - equal[-1].dest_start):
+        equal.pop()
+    return lo + equal[0].dest_start, lo + equal[-1].dest_end
+
+
+def _locate(segs: Sequence[Segment], norms: Sequence[str], phrase: str) -> Located | None:
+    tokens, where = [], []
+    for k, norm in enumerate(norms):
+        for t in pinyin_tokens(norm):
+            tokens.append(t)
+            where.append(k)
+    pt = pinyin_tokens(phrase)
+    if not tokens or not pt:
+        return None
+    codes: dict[str, str] = {}
+    pc, wc = _token_codes(pt, codes), _token_codes(tokens, codes)
+    a, b = _aligned_range(pc, wc)
+    if b <= a:
+        return None
+    fs, ls = where[a], where[b - 1]
+    sc, ec = tokens[a][1], tokens[b - 1][2]
+    return Located(_char_time(segs[fs], norms[fs], sc), _char_time(segs[ls], norms[ls], ec),
+                   fs, sc, ls, ec)
+
+
+def locate(segments: Sequence[Segment], text: str) -> Located | None:
+    """Estimated times of `text` inside consecutive `segments`, by aligning syllables
+    and spreading each segment's time evenly over its characters."""
+    pattern = _pattern(text)
+    norms = [normalize(s.text) for s in segments]
+    if pattern is None:
+        return None
+    phrase = pattern.plain.chars
+    if pattern.slots:
+        phrase, _, _ = _fill(pattern, "".join(norms))
+    return _locate(segments, norms, phrase)
+
+
+# --- finding a phrase -----------------------------------------------------------------
+
+
+def _window(parts: Sequence[_Text]) -> _Text:
+    return _Text("".join(p.chars for p in parts), "".join(p.sound for p in parts),
+                 frozenset().union(*(p.numbers for p in parts)), frozenset())
+
+
+def _score_pattern(pattern: _Pattern, window: _Text, found_score: float
+                   ) -> tuple[float, str, dict[str, str] | None, str]:
+    """(score, note, slot values, the phrase as compared) of one window."""
+    if not pattern.slots:
+        phrase, fills, empty = pattern.plain, None, []
+        score = _score(phrase, window, found_score)
+    else:
+        filled, fills, empty = _fill(pattern, window.chars)
+        phrase = _prepare(filled)
+        raw = _score(phrase, window, found_score)
+        # The slot's characters come from the window and always match: count the
+        # errors against the literal text alone, or any sentence would gain from them.
+        score = max(0.0, 1.0 - (1.0 - raw) * len(phrase.chars) / pattern.literal_len)
+    note = ""
+    cap = found_score - NUMBER_MISMATCH_MARGIN
+    if empty and score >= found_score:
+        score, note = cap, f"nothing heard for {', '.join('{' + n + '}' for n in empty)}"
+    if score >= found_score:
+        why = reversal(phrase.chars, window.chars)
+        if why:
+            score, note = cap, why
+    return round(score, 4), note, fills, phrase.chars
+
+
 def find_phrase(
     segments: Sequence[Segment],
     texts: Sequence[str],
@@ -148,39 +433,45 @@ def find_phrase(
     alternatives; on equal scores the narrowest, then earliest, window wins."""
     segs = [s for s in segments if _eligible(s, speaker)]
     prepared = [_prepare(s.text) for s in segs]
-    alts = [(t, _prepare(t)) for t in texts]
-    alts = [(t, p) for t, p in alts if p.chars]
+    patterns = [p for p in (_pattern(t) for t in texts) if p is not None]
 
-    best_score, best_span, best_text, best_alt = 0.0, None, "", ""
+    best_score, best_span, best = 0.0, None, ("", "", "", None, "")
+    first: float | None = None
     for size in range(1, MAX_WINDOW + 1):
         for i in range(len(segs) - size + 1):
             parts = prepared[i : i + size]
-            window = _Text(
-                "".join(p.chars for p in parts),
-                "".join(p.sound for p in parts),
-                frozenset().union(*(p.numbers for p in parts)),
-                frozenset(),
-            )
+            window = _window(parts)
             if not window.chars:
                 continue
-            for text, phrase in alts:
-                score = round(_score(phrase, window, found_score), 4)
+            for pattern in patterns:
+                score, note, fills, compared = _score_pattern(pattern, window, found_score)
+                if score >= found_score:
+                    loc = _locate(segs[i : i + size], [p.chars for p in parts], compared)
+                    t = loc.start_s if loc else segs[i].start_s
+                    first = t if first is None else min(first, t)
                 if score > best_score:
                     best_score, best_span = score, (i, i + size)
-                    best_text, best_alt = window.chars, text
+                    best = (window.chars, pattern.text, note, fills, compared)
 
     if best_span is None:
         return PhraseMatch(phrase_id, False, False, 0.0, None, None, "", "")
-    first, last = segs[best_span[0]], segs[best_span[1] - 1]
+    heard, matched, note, fills, compared = best
+    i, j = best_span
+    loc = _locate(segs[i:j], [p.chars for p in prepared[i:j]], compared)
     return PhraseMatch(
         phrase_id=phrase_id,
         found=best_score >= found_score,
         near_miss=review_score <= best_score < found_score,
         score=best_score,
-        start_s=first.start_s,
-        end_s=last.end_s,
-        heard=best_text,
-        matched=best_alt,
+        start_s=segs[i].start_s,
+        end_s=segs[j - 1].end_s,
+        heard=heard,
+        matched=matched,
+        spoken_start_s=loc.start_s if loc else segs[i].start_s,
+        spoken_end_s=loc.end_s if loc else segs[j - 1].end_s,
+        first_start_s=first,
+        note=note,
+        slots=fills,
     )
 
 

@@ -1,7 +1,11 @@
 """Rulesets: the script a sale must follow, loaded from YAML under configs/rulesets/.
 
 Shape per CONTRACT.md section 2; selection by product category and risk level, unless
-the sidecar names a ruleset.
+the sidecar names a ruleset. Extensions: slots in phrases (`我是理财经理{name}`: 1-4
+characters said there), confirmations that expect a "no" (是否有人向您承诺保本 → 没有), a
+per-confirmation answer window, whether the product's risk level must be said aloud
+(`risk_level.said`), and `risk_mismatch`: what the seller must say, and the customer
+confirm, when the customer's risk tolerance is below the product's risk level.
 """
 from __future__ import annotations
 
@@ -9,9 +13,22 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from verifier.phrase_match import split_slots
+from verifier.textnorm import normalize
 
 Speaker = Literal["staff", "customer", "any"]
+
+
+def _check_phrase(text: str) -> str:
+    try:
+        literals, _ = split_slots(text)
+    except ValueError as exc:
+        raise ValueError(str(exc)) from None
+    if not normalize("".join(literals)):
+        raise ValueError(f"{text!r} has nothing to match besides its slots")
+    return text
 
 
 class RulesetError(ValueError):
@@ -26,6 +43,16 @@ class RequiredPhrase(BaseModel):
     speaker: Speaker = "staff"
     critical: bool = True
 
+    @field_validator("text")
+    @classmethod
+    def _v_text(cls, v: str) -> str:
+        return _check_phrase(v)
+
+    @field_validator("alternatives")
+    @classmethod
+    def _v_alternatives(cls, v: list[str]) -> list[str]:
+        return [_check_phrase(x) for x in v]
+
     @property
     def texts(self) -> list[str]:
         return [self.text, *self.alternatives]
@@ -38,6 +65,25 @@ class Confirmation(BaseModel):
     alternatives: list[str] = Field(default_factory=list)
     speaker: Speaker = "customer"   # who must answer
     critical: bool = True
+    # The answer that counts as consent: "affirmative" (是的, 清楚, 同意…), or "negative"
+    # for questions whose right answer is no (是否有人向您承诺保本保收益? → 没有).
+    expect: Literal["affirmative", "negative"] = "affirmative"
+    # Seconds after the question to wait for the answer; default speech.confirmation_window_s.
+    window_s: float | None = Field(default=None, gt=0, le=300)
+
+    @field_validator("question")
+    @classmethod
+    def _v_question(cls, v: str) -> str:
+        return _check_phrase(v)
+
+    @field_validator("alternatives")
+    @classmethod
+    def _v_alternatives(cls, v: list[str]) -> list[str]:
+        return [_check_phrase(x) for x in v]
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.question, *self.alternatives]
 
 
 class Stage(BaseModel):
@@ -57,6 +103,22 @@ class AppliesTo(BaseModel):
                 and (not self.product_risk_level or risk_level in self.product_risk_level))
 
 
+class RiskLevelRule(BaseModel):
+    """speech.risk_level: must the product's risk level be said aloud (R1-R5)?
+    `optional`: when said it must still match the sidecar (e.g. insurance without one)."""
+    model_config = ConfigDict(extra="forbid")
+    said: Literal["required", "optional"] = "required"
+
+
+class RiskMismatch(BaseModel):
+    """When the customer's level (C1-C5) is below the product's (R1-R5): the extra
+    warning the seller must give, and what the customer must confirm (适当性: a customer
+    who insists on a product above their tolerance must be warned and confirm it)."""
+    model_config = ConfigDict(extra="forbid")
+    required: list[RequiredPhrase] = Field(min_length=1)
+    confirmations: list[Confirmation] = Field(default_factory=list)
+
+
 class Ruleset(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -65,16 +127,20 @@ class Ruleset(BaseModel):
     applies_to: AppliesTo = Field(default_factory=AppliesTo)
     stages: list[Stage] = Field(min_length=1)
     forbidden: list[str] = Field(default_factory=list)
+    risk_level: RiskLevelRule = Field(default_factory=RiskLevelRule)
+    risk_mismatch: RiskMismatch | None = None
     source: str | None = None  # the file it was loaded from
 
     @model_validator(mode="after")
     def _unique_ids(self) -> "Ruleset":
         seen: set[str] = set()
-        for stage in self.stages:
-            for item in [*stage.required, *stage.confirmations]:
-                if item.id in seen:
-                    raise ValueError(f"phrase id {item.id!r} is used twice")
-                seen.add(item.id)
+        items = [x for stage in self.stages for x in [*stage.required, *stage.confirmations]]
+        if self.risk_mismatch:
+            items += [*self.risk_mismatch.required, *self.risk_mismatch.confirmations]
+        for item in items:
+            if item.id in seen:
+                raise ValueError(f"phrase id {item.id!r} is used twice")
+            seen.add(item.id)
         return self
 
     @property

@@ -47,6 +47,9 @@ _LEVEL_CHARS = "".join(_LEVEL_DIGIT)
 _SPOKEN_LEVEL = re.compile(
     rf"(等级(?:为|是)?)(?:(?:{_R_SOUND})([{_LEVEL_CHARS}])|([{_LEVEL_CHARS}])(?=级))"
 )
+# "R三级" spoken 阿尔三级 anywhere, not only after 等级为: 阿尔 + a digit + 级 is no
+# other word.
+_ALR_LEVEL = re.compile(r"阿尔([一二三四五12345])(?=级)")
 _PERCENT_CN = re.compile(rf"百分之([{_NUM_CHARS}\d]+)(?:[点.]([{_DIGIT_CHARS}\d]+))?%?")
 _CN_NUMBER = re.compile(rf"[{_NUM_CHARS}]+(?:点[{_DIGIT_CHARS}]+)?")
 _NUMBER_TOKEN = re.compile(r"\d+(?:\.\d+)?")
@@ -139,6 +142,7 @@ def normalize(text: str) -> str:
     # "abc r三" still has its space.
     t = _strip(_RISK_LETTER.sub(_risk_letter, t))
     t = _RISK_LETTER.sub(_risk_letter, t)
+    t = _ALR_LEVEL.sub(lambda m: "r" + str(_LEVEL_DIGIT[m.group(1)]), t)
     t = _PERCENT_CN.sub(_percent, t)
     return _strip(_SPOKEN_LEVEL.sub(_spoken_level, t))
 
@@ -170,3 +174,62 @@ def pinyin_tokens(norm: str) -> tuple[tuple[str, int, int], ...]:
 def to_pinyin(text: str) -> list[str]:
     """Toneless pinyin syllables of `text` (normalised first if it is not already)."""
     return [t[0] for t in pinyin_tokens(normalize(text))]
+
+
+# --- risk levels said aloud ------------------------------------------------------------
+
+# Product risk levels in words (银行理财 R1 低 / R2 中低 / R3 中 / R4 中高 / R5 高).
+PRODUCT_LEVEL_WORDS = {"低": 1, "中低": 2, "中": 3, "中等": 3, "中高": 4, "高": 5}
+# Customer risk tolerance in words; banks differ, so the check takes its table from
+# configs/thresholds/speech.yaml (customer_level_words); this is the default.
+CUSTOMER_LEVEL_WORDS = {"保守型": 1, "谨慎型": 2, "稳健型": 3, "积极型": 4, "进取型": 4,
+                        "激进型": 5}
+
+_LEVEL_SOUND = f"[{_LEVEL_CHARS}]"
+_R_PATTERNS = (
+    # r3 (R3, R三, Ｒ３, and 等级为阿山 / 二三 / 三级 / 阿尔三级, all normalised to r3)
+    re.compile(r"(?<![a-z])r([1-5])(?![0-9])"),
+    # the same split over two segments: 风险等级为 | 阿山级
+    re.compile(rf"等级(?:为|是)?(?:{_R_SOUND})?({_LEVEL_SOUND})(?=级)"),
+    re.compile(rf"等级(?:为|是)?(?:{_R_SOUND})({_LEVEL_SOUND})"),
+    # 三级风险
+    re.compile(r"([一二三四五1-5])级风险"),
+)
+_R_WORDS = re.compile(r"(?:属于|为|是|系)([^风不非无没]{0,4}?)(中低|中高|中等|低|中|高)风险")
+_C_PATTERNS = (
+    re.compile(r"(?<![a-z])c([1-5])(?![0-9])"),
+    # C spoken "西" by whisper: 西三级 (only as a level: followed by 级)
+    re.compile(rf"西({_LEVEL_SOUND})(?=级)"),
+)
+
+
+def risk_level_mentions(norm: str, customer_words: dict[str, int] | None = None
+                        ) -> list[tuple[str, int, int, int, str]]:
+    """Risk levels said in a normalised text: (kind "R" or "C", level 1-5, start, end,
+    as heard), sorted by position. R: R3 / R三 / 三级 / 阿尔三级 / 阿山 / 二三 after 等级为,
+    三级风险, 属于中风险; C: C3 / C三 / 西三级 and the tolerance words (稳健型)."""
+    out: dict[tuple[int, int], tuple[str, int, int, int, str]] = {}
+    for pat in _R_PATTERNS:
+        for m in pat.finditer(norm):
+            out.setdefault((m.start(), m.end()), ("R", _LEVEL_DIGIT[m.group(1)], m.start(),
+                                                  m.end(), m.group()))
+    for m in _R_WORDS.finditer(norm):
+        a = m.start(2)
+        out.setdefault((a, m.end()), ("R", PRODUCT_LEVEL_WORDS[m.group(2)], a, m.end(),
+                                      norm[a : m.end()]))
+    for pat in _C_PATTERNS:
+        for m in pat.finditer(norm):
+            out.setdefault((m.start(), m.end()), ("C", _LEVEL_DIGIT[m.group(1)], m.start(),
+                                                  m.end(), m.group()))
+    for word, level in (customer_words or CUSTOMER_LEVEL_WORDS).items():
+        w = normalize(word)
+        i = norm.find(w) if w else -1
+        while i >= 0:
+            out.setdefault((i, i + len(w)), ("C", int(level), i, i + len(w), w))
+            i = norm.find(w, i + 1)
+    # Overlapping finds (等级为r3 and r3): keep the first, longest.
+    kept: list[tuple[str, int, int, int, str]] = []
+    for item in sorted(out.values(), key=lambda x: (x[2], -(x[3] - x[2]))):
+        if not any(item[2] < k[3] and k[2] < item[3] for k in kept):
+            kept.append(item)
+    return kept
