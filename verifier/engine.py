@@ -4,7 +4,7 @@ with verdict `error` and a message naming the problem."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from verifier import __version__
@@ -137,8 +137,7 @@ def _timeline(ctx: Context) -> dict:
 
 
 def _analyse(ctx: Context, media_path: Path, analysers: Analysers) -> None:
-    from verifier.faces import analyse_frames
-    from verifier.media import MediaError, iter_frames, probe
+    from verifier.media import MediaError, probe
 
     def unavailable(reason: str, *names: str) -> None:
         for name in names:
@@ -158,11 +157,11 @@ def _analyse(ctx: Context, media_path: Path, analysers: Analysers) -> None:
     if media.video is None:
         unavailable("no video stream", "frames")
     else:
-        fps = float(ctx.threshold("faces", "sample_fps"))
         try:
-            reader = iter_frames(media_path, fps)
-            ctx.frames = analyse_frames(reader, analysers.detector)
-            ctx.decode_errors = list(reader.errors)
+            video = analyse_video(media, analysers)
+            ctx.frames = video.frames
+            ctx.decode_errors = video.errors
+            log.info("frame analysis (%s): %s", video.mode, video.stats)
         except MediaError as exc:
             ctx.failed["frames"] = str(exc)
         except Exception as exc:  # a broken frame must not take the batch down
@@ -194,3 +193,167 @@ def _analyse(ctx: Context, media_path: Path, analysers: Analysers) -> None:
     except Exception as exc:
         log.exception("speech recognition failed for %s", media_path)
         ctx.failed["transcript"] = f"speech recognition failed: {exc}"
+
+
+# --------------------------------------------------------------------------- frames
+# The frame analysis behind ctx.frames. FINDINGS.md: decoding every frame of a 720p
+# H.264 file costs ~15x real time, decoding only its keyframes ~170x. So by default
+# (faces.scan: keyframes) the video is scanned on its keyframes, and decoded densely
+# (faces.sample_fps) only in the windows between two keyframes where something the
+# checks look at differs (which roles are identifiable, a third person, the frame
+# going dark or overexposed), or where keyframes are further apart than
+# faces.scan_max_keyframe_gap_s. `faces.scan: dense` decodes the whole file at
+# sample_fps instead (the reference the fast path is tested against).
+
+
+@dataclass
+class VideoAnalysis:
+    frames: list                        # list[FrameFaces], in time order
+    errors: list[str]                   # decode errors ffmpeg printed
+    mode: str                           # keyframes | dense
+    stats: dict = field(default_factory=dict)
+
+
+def analyse_video(media, analysers: Analysers) -> VideoAnalysis:
+    """Faces and brightness over the video of `media` (a MediaInfo), in the configured
+    scan mode."""
+    from verifier.faces import analyse_frames
+    from verifier.media import iter_frames
+
+    faces_cfg = analysers.settings.thresholds["faces"]
+    mode = str(faces_cfg.get("scan", "keyframes"))
+    fps = float(faces_cfg["sample_fps"])
+    if mode == "dense":
+        reader = iter_frames(media.path, fps, info=media)
+        frames = analyse_frames(reader, analysers.detector)
+        return VideoAnalysis(frames, list(reader.errors), "dense",
+                             {"frames": len(frames), "dense_frames": len(frames)})
+    if mode != "keyframes":
+        from verifier.config import ConfigError
+        raise ConfigError(f"thresholds.faces.scan must be keyframes or dense, not {mode!r}")
+    return _fast_scan(media, analysers, fps,
+                      float(faces_cfg.get("scan_max_keyframe_gap_s", 3.0)))
+
+
+def _light_class(luma: float, settings) -> int:
+    media_cfg = settings.thresholds.get("media", {})
+    if luma < float(media_cfg.get("dark_luma", 35)):
+        return -1
+    if luma > float(media_cfg.get("bright_luma", 230)):
+        return 1
+    return 0
+
+
+def _signature(ff, settings) -> tuple:
+    """What the checks see in one frame: who is identifiable, a third person, the light."""
+    return (frozenset(ff.roles), bool(ff.others), _light_class(ff.luma, settings))
+
+
+def _fast_scan(media, analysers: Analysers, fps: float, max_gap_s: float) -> VideoAnalysis:
+    import numpy as np
+
+    from verifier import media as media_mod
+    from verifier.faces import assign_roles, observe_frame
+
+    detector, settings = analysers.detector, analysers.settings
+    staff_side = detector.thresholds.staff_side
+    period = 1.0 / fps
+    src_fps = media.video.fps or 25.0
+    same_frame = 0.5 / src_fps            # two times this close are the same video frame
+    end_s = media.video.start_s + (media.video.duration_s or media.duration_s)
+
+    # 1. keyframes only (demux + intra decode: cheap). Keyframes closer together than
+    #    the sample period (short GOPs, intra-only codecs) are observed at most at
+    #    sample_fps, so detection never costs more than the dense path.
+    reader = media_mod.iter_frames(media.path, keyframes_only=True, info=media)
+    keys = []
+    for t, frame in reader:
+        if keys and t - keys[-1].t < period - same_frame:
+            continue
+        keys.append(observe_frame(t, frame, detector))
+    errors = list(reader.errors)
+    # provisional roles on the keyframes alone, to see where something changes
+    provisional = assign_roles([_copy(k) for k in keys], staff_side)
+    sigs = [_signature(k, settings) for k in provisional]
+
+    # 2. windows (a, b), both ends exclusive, to decode densely
+    windows: list[tuple[float, float]] = []
+    start = media.video.start_s
+    if not keys or keys[0].t - start > max_gap_s:
+        windows.append((start - period, keys[0].t if keys else end_s))
+    for i in range(len(keys) - 1):
+        a, b = keys[i].t, keys[i + 1].t
+        if sigs[i] != sigs[i + 1] or b - a > max_gap_s:
+            windows.append((a, b))
+    if keys and end_s - keys[-1].t > max_gap_s:
+        windows.append((keys[-1].t, end_s))
+
+    # 3. decode the windows at sample_fps; windows closer together than the decoder's
+    #    seek pre-roll share one ffmpeg run, so no stretch of video is decoded twice
+    key_times = np.array([k.t for k in keys]) if keys else np.zeros(0)
+    groups: list[list[tuple[float, float]]] = []
+    for w in windows:
+        if groups and w[0] - groups[-1][-1][1] <= media_mod.PREROLL_S + period:
+            groups[-1].append(w)
+        else:
+            groups.append([w])
+    dense = []
+    for group in groups:
+        g0, g1 = max(0.0, group[0][0]), group[-1][1]
+        reader = media_mod.iter_frames(media.path, fps, start_s=g0, duration_s=g1 - g0,
+                                       info=media)
+        for t, frame in reader:
+            if not any(a + same_frame < t < b - same_frame for a, b in group):
+                continue                   # between two windows of the group
+            if key_times.size and np.min(np.abs(key_times - t)) < same_frame:
+                continue                   # a keyframe: observed already
+            dense.append(observe_frame(t, frame, detector))
+        errors += [e for e in reader.errors if e not in errors]
+
+    observed = sorted(keys + dense, key=lambda f: f.t)
+    carried = _carry_forward(observed, fps, start, end_s, max_gap_s)
+    frames = assign_roles(observed + carried, staff_side)
+    stats = {"frames": len(frames), "keyframes": len(keys), "windows": len(windows),
+             "decode_runs": len(groups), "window_frames": len(dense),
+             "window_s": round(sum(b - a for a, b in windows), 1), "carried": len(carried)}
+    return VideoAnalysis(frames, errors, "keyframes", stats)
+
+
+def _carry_forward(observed: list, fps: float, start_s: float, end_s: float,
+                   max_gap_s: float) -> list:
+    """Samples on the sample_fps grid between observations that agree, carried forward
+    from the observation before them.
+
+    The checks read ctx.frames as one sample per 1/sample_fps (shares are counts of
+    samples), so the fast path keeps that shape: a grid point with no observation
+    within half a period gets a copy of the last observation before it. This is the
+    fast path's own premise (nothing the checks see changes between two keyframes that
+    agree; where they disagree every grid point was decoded). It reaches the start and
+    the end of the video only when the first and last observations are at most
+    `max_gap_s` from them, as between keyframes (a truncated file stops where its
+    frames stop).
+    """
+    import numpy as np
+
+    from verifier.faces import FrameFaces
+
+    if not observed:
+        return []
+    times = np.array([f.t for f in observed])
+    half = 0.5 / fps
+    first = start_s if times[0] - start_s <= max_gap_s else times[0]
+    last = end_s if end_s - times[-1] <= max_gap_s else times[-1] + half
+    grid = np.arange(np.ceil(first * fps - 1e-6), np.ceil(last * fps - 1e-6)) / fps
+    nearest = np.searchsorted(times, grid - half)
+    covered = (nearest < len(times)) & (times[np.minimum(nearest, len(times) - 1)] < grid + half)
+    out = []
+    for g in grid[~covered]:
+        src = observed[max(0, int(np.searchsorted(times, g, side="right")) - 1)]
+        out.append(FrameFaces(t=round(float(g), 6), width=src.width, faces=src.faces,
+                              luma=src.luma))
+    return out
+
+
+def _copy(ff):
+    from verifier.faces import FrameFaces
+    return FrameFaces(t=ff.t, width=ff.width, faces=ff.faces, luma=ff.luma)

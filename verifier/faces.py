@@ -166,20 +166,30 @@ class RoleTracker:
         return roles, others
 
 
+def observe_frame(t: float, frame: np.ndarray, detector: FaceDetector) -> FrameFaces:
+    """Faces and mean brightness of one frame; roles are assigned later, in time order
+    (:func:`assign_roles`), so frames may be observed out of order (the fast scan)."""
+    faces = detector.detect(frame)
+    luma = float(cv2.cvtColor(frame[::4, ::4], cv2.COLOR_BGR2GRAY).mean())
+    return FrameFaces(t=t, width=frame.shape[1], faces=faces, luma=luma)
+
+
+def assign_roles(frames: list[FrameFaces], staff_side: str) -> list[FrameFaces]:
+    """Give each frame's identifiable faces their roles, following the people through
+    `frames` in time order (sorts `frames` in place and returns it)."""
+    frames.sort(key=lambda f: f.t)
+    tracker: RoleTracker | None = None
+    for ff in frames:
+        if tracker is None:
+            tracker = RoleTracker(ff.width, staff_side)
+        ff.roles, ff.others = tracker.assign(ff.faces)
+    return frames
+
+
 def analyse_frames(frames: Iterable[tuple[float, np.ndarray]], detector: FaceDetector
                    ) -> list[FrameFaces]:
-    tracker: RoleTracker | None = None
-    out: list[FrameFaces] = []
-    for t, frame in frames:
-        width = frame.shape[1]
-        if tracker is None:
-            tracker = RoleTracker(width, detector.thresholds.staff_side)
-        faces = detector.detect(frame)
-        roles, others = tracker.assign(faces)
-        luma = float(cv2.cvtColor(frame[::4, ::4], cv2.COLOR_BGR2GRAY).mean())
-        out.append(FrameFaces(t=t, width=width, faces=faces, roles=roles, others=others,
-                              luma=luma))
-    return out
+    out = [observe_frame(t, frame, detector) for t, frame in frames]
+    return assign_roles(out, detector.thresholds.staff_side)
 
 
 def presence(frames: list[FrameFaces], end_s: float) -> dict[str, list[list[float]]]:
