@@ -22,8 +22,8 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from verifier.yamlfile import load_yaml, validate
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
@@ -136,19 +136,8 @@ def load_policy(path: str | Path | None = None) -> Policy:
 
 
 def _read_policy(path: Path) -> Policy:
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"),
-                         Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except FileNotFoundError:
-        raise StoreError(f"retention policy not found: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise StoreError(f"retention policy {path} is unreadable: {exc}") from None
-    try:
-        return Policy.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise StoreError(f"retention policy {path}: {where}: {first['msg']}") from None
+    data = load_yaml(path, "retention policy", StoreError)
+    return validate(Policy, data, f"retention policy {path}", StoreError)
 
 
 # --------------------------------------------------------------------------- computing

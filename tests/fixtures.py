@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import wave
 from pathlib import Path
 
@@ -12,6 +13,10 @@ from samples.make_samples import sidecar_dict
 from samples.scene import SceneRenderer
 
 SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "media" / "speech"
+# AISHELL-1 clips in ../shared/media/speech (references.tsv has their transcripts).
+CLIPS = ["BAC009S0764W0121.wav", "BAC009S0764W0122.wav", "BAC009S0724W0121.wav"]
+# The installed command line of the environment running the tests.
+DUALREC = str(Path(sys.executable).parent / "dualrec")
 
 
 def read_wav_16k(path: Path) -> np.ndarray:

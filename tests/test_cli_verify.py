@@ -1,15 +1,11 @@
 """`dualrec verify` from the outside: real speech (AISHELL-1), generated booth video."""
 import json
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures import SPEECH, aishell_track, render_video, write_sidecar
+from tests.fixtures import CLIPS, DUALREC, SPEECH, aishell_track, render_video, write_sidecar
 
-DUALREC = str(Path(sys.executable).parent / "dualrec")
-CLIPS = ["BAC009S0764W0121.wav", "BAC009S0764W0122.wav", "BAC009S0724W0121.wav"]
 
 RULESET_PRESENT = """id: aishell-present
 version: "1"

@@ -3,16 +3,12 @@ verifier (speech model, face detector) on a generated booth video with real Mand
 speech (AISHELL-1), stores it, and it can then be found by what was said."""
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.fixtures import aishell_track, render_video, write_sidecar
+from tests.fixtures import CLIPS, DUALREC, aishell_track, render_video, write_sidecar
 
-DUALREC = str(Path(sys.executable).parent / "dualrec")
-CLIPS = ["BAC009S0764W0121.wav", "BAC009S0764W0122.wav", "BAC009S0724W0121.wav"]
 RULESET = """id: aishell-e2e
 version: "1"
 stages:

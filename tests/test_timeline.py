@@ -1,7 +1,6 @@
 """The timeline picture: drawn from report dicts alone, and by `dualrec verify --timeline`."""
 import json
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from PIL import Image
 from verifier import timeline
 from verifier.timeline import labelled_problem_spans, render_timeline
 
-DUALREC = str(Path(sys.executable).parent / "dualrec")
+from tests.fixtures import DUALREC  # noqa: E402
 
 
 def _levels(duration, quiet=()):

@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from verifier.yamlfile import load_yaml, validate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIGS_DIR = Path(os.environ.get("DUALREC_CONFIGS_DIR", REPO_ROOT / "configs"))
@@ -65,12 +66,7 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"config file {path} is unreadable: {exc}") from None
+    data = load_yaml(path, "config file", ConfigError)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -103,9 +99,4 @@ def load_settings(config_file: str | Path | None = None) -> Settings:
     ):
         if env.get(var):
             models[key] = env[var]
-    try:
-        return Settings.model_validate(merged)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"config {config_file or '(defaults)'}: {where}: {first['msg']}") from None
+    return validate(Settings, merged, f"config {config_file or '(defaults)'}", ConfigError)

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from verifier.yamlfile import load_yaml, validate
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from verifier.phrase_match import split_slots
 from verifier.textnorm import normalize
@@ -150,20 +150,10 @@ class Ruleset(BaseModel):
 
 def load_ruleset(path: str | Path) -> Ruleset:
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RulesetError(f"ruleset file not found: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RulesetError(f"ruleset {path} is unreadable: {exc}") from None
+    data = load_yaml(path, "ruleset file", RulesetError)
     if not isinstance(data, dict):
         raise RulesetError(f"ruleset {path}: top level must be a mapping")
-    try:
-        ruleset = Ruleset.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise RulesetError(f"ruleset {path}: {where}: {first['msg']}") from None
+    ruleset = validate(Ruleset, data, f"ruleset {path}", RulesetError)
     return ruleset.model_copy(update={"source": str(path)})
 
 
