@@ -15,6 +15,20 @@ from samples.scene import SceneRenderer
 SPEECH = Path(__file__).resolve().parent.parent.parent / "shared" / "media" / "speech"
 # AISHELL-1 clips in ../shared/media/speech (references.tsv has their transcripts).
 CLIPS = ["BAC009S0764W0121.wav", "BAC009S0764W0122.wav", "BAC009S0724W0121.wav"]
+# A ruleset whose phrases are said in the AISHELL clips (and two that are not).
+AISHELL_RULESET = """id: aishell-present
+version: "1"
+stages:
+  - id: first
+    required:
+      - {id: halt, text: 甚至出现交易几乎停滞的情况, speaker: any}
+  - id: second
+    required:
+      - {id: agency, text: 广州市房地产中介协会分析, speaker: any}
+forbidden: [保本, 稳赚不赔]
+risk_level: {said: optional}  # news speech: no product risk level is said
+"""
+
 # The installed command line of the environment running the tests.
 DUALREC = str(Path(sys.executable).parent / "dualrec")
 

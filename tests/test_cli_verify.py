@@ -4,22 +4,10 @@ import subprocess
 
 import pytest
 
-from tests.fixtures import CLIPS, DUALREC, SPEECH, aishell_track, render_video, write_sidecar
+from tests.fixtures import AISHELL_RULESET, CLIPS, DUALREC, SPEECH, aishell_track, render_video, write_sidecar
 
 
-RULESET_PRESENT = """id: aishell-present
-version: "1"
-stages:
-  - id: first
-    required:
-      - {id: halt, text: 甚至出现交易几乎停滞的情况, speaker: any}
-  - id: second
-    required:
-      - {id: agency, text: 广州市房地产中介协会分析, speaker: any}
-forbidden: [保本, 稳赚不赔]
-risk_level: {said: optional}  # news speech: no product risk level is said
-"""
-RULESET_ABSENT = RULESET_PRESENT.replace(
+RULESET_ABSENT = AISHELL_RULESET.replace(
     "forbidden:", "  - id: third\n    required:\n"
     "      - {id: not-deposit, text: 理财非存款，产品有风险，投资须谨慎, speaker: any}\n"
     "      - {id: risk-level, text: 本产品风险等级为R3, speaker: any}\nforbidden:")
@@ -35,7 +23,7 @@ def booth(tmp_path_factory):
     root = tmp_path_factory.mktemp("booth")
     times = aishell_track(root / "speech.wav", CLIPS)
     duration = times[-1][1] + 1.0
-    (root / "present.yaml").write_text(RULESET_PRESENT, encoding="utf-8")
+    (root / "present.yaml").write_text(AISHELL_RULESET, encoding="utf-8")
     (root / "absent.yaml").write_text(RULESET_ABSENT, encoding="utf-8")
     good = render_video(root / "good.mp4", root / "speech.wav", duration)
     write_sidecar(good)

@@ -7,19 +7,8 @@ import time
 
 import pytest
 
-from tests.fixtures import CLIPS, DUALREC, aishell_track, render_video, write_sidecar
+from tests.fixtures import AISHELL_RULESET, CLIPS, DUALREC, aishell_track, render_video, write_sidecar
 
-RULESET = """id: aishell-e2e
-version: "1"
-stages:
-  - id: first
-    required:
-      - {id: halt, text: 甚至出现交易几乎停滞的情况, speaker: any}
-  - id: second
-    required:
-      - {id: agency, text: 广州市房地产中介协会分析, speaker: any}
-forbidden: [保本, 稳赚不赔]
-"""
 
 
 def dualrec(*args):
@@ -34,7 +23,7 @@ def test_ingest_a_real_recording_then_find_it_by_what_was_said(tmp_path, db_url)
                          times[-1][1] + 1.0)
     sidecar = write_sidecar(media)
     real_id = json.loads(sidecar.read_text(encoding="utf-8"))["customer_id"]
-    (tmp_path / "rules.yaml").write_text(RULESET, encoding="utf-8")
+    (tmp_path / "rules.yaml").write_text(AISHELL_RULESET, encoding="utf-8")
 
     r = dualrec("ingest", media, "--ruleset", tmp_path / "rules.yaml", "--json")
     assert r.returncode == 0, r.stderr
@@ -46,7 +35,7 @@ def test_ingest_a_real_recording_then_find_it_by_what_was_said(tmp_path, db_url)
     shown = json.loads(dualrec("show", "BR001-E2E-0001", "--json").stdout)
     report = shown["report"]
     assert report["schema"] == "dualrec.report/1" and report["sha256"] == shown["sha256"]
-    assert report["engine"]["asr_model"] and report["ruleset"]["id"] == "aishell-e2e"
+    assert report["engine"]["asr_model"] and report["ruleset"]["id"] == "aishell-present"
     assert shown["verdict"] == report["verdict"] == out["verdict"]
     required = next(c for c in report["checks"] if c["id"] == "speech.required")
     assert required["status"] == "pass"  # both phrases heard: the transcript is real

@@ -61,8 +61,7 @@ class Context:
         confirmation, computed once."""
         if "questions" not in self._cache:
             self._cache["questions"] = [
-                (stage, conf, self._match([conf.question, *conf.alternatives], "staff",
-                                          conf.id))
+                (stage, conf, self._match(conf.texts, "staff", conf.id))
                 for stage in self.ruleset.stages for conf in stage.confirmations]
         return self._cache["questions"]
 
