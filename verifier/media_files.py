@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".avi", ".ts", ".flv"}
-AUDIO_EXTENSIONS = {".wav", ".mp3", ".m4a", ".flac"}
 
 
 def find_recordings(folder: Path) -> list[Path]:
