@@ -109,6 +109,8 @@ def models_fetch(ctx: typer.Context,
 from pipelines.store_cli import register as _register_store  # noqa: E402
 
 _register_store(app)
+from pipelines.audit_cli import register as _register_audit  # noqa: E402  (issue 6)
+_register_audit(app)
 
 
 def run() -> None:

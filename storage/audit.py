@@ -23,7 +23,8 @@ from storage.models import AuditEntry, AuditHead
 
 GENESIS = "0" * 64
 ACTIONS = ("ingest", "verify", "view", "search", "export", "hold", "release", "purge",
-           "retention", "integrity")
+           "retention", "integrity",
+           "sample", "review", "report")  # audit sampling, human review, reports (issue 6)
 
 
 def canonical_json(value: Any) -> str:

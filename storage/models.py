@@ -299,40 +299,81 @@ class AuditHead(Base):
     entries: Mapped[int] = mapped_column(Integer)
 
 
+class Sample(Base):
+    """One drawn audit sample (issue 6): what was asked for and with which seed, so the
+    draw can be repeated and checked. Never updated once drawn; ``members_sha256``
+    binds the member list (storage/sampling.py) and is in the ``sample`` audit entry."""
+
+    __tablename__ = "samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    seed: Mapped[str] = mapped_column(String(64))
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    scope: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # e.g. {"branch": ["BR001"]}
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSONDoc)  # rate/size, strata, ...
+    population: Mapped[int] = mapped_column(Integer)  # candidates in period and scope
+    size: Mapped[int] = mapped_column(Integer)
+    members_sha256: Mapped[str] = mapped_column(String(64))
+    drawn_by: Mapped[str] = mapped_column(String(128))
+    drawn_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    members: Mapped[list["AuditSample"]] = relationship(back_populates="sample",
+                                                        order_by="AuditSample.id")
+
+
+class AuditSample(Base):
+    """A recording drawn into a sample, with the run and verdict it had at draw time."""
+
+    __tablename__ = "audit_samples"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample_id: Mapped[int] = mapped_column(ForeignKey("samples.id"), index=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("verification_runs.id"))
+    verdict: Mapped[Optional[str]] = mapped_column(String(16))  # at draw time
+    reason: Mapped[str] = mapped_column(String(16))  # verdict | high-risk | random
+    stratum: Mapped[str] = mapped_column(String(512))  # "branch=BR001|staff=S1024|..."
+
+    sample: Mapped[Sample] = relationship(back_populates="members")
+
+    __table_args__ = (UniqueConstraint("sample_id", "recording_pk"),)
+
+
 class ReviewDecision(Base):
-    """A person's decision on a recording or one of its findings (issue 6)."""
+    """A reviewer's decision on one recording's verification run (issue 6). Append-only:
+    a later review of the same recording supersedes an earlier one in the statistics."""
 
     __tablename__ = "review_decisions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("verification_runs.id"), index=True)
-    finding_id: Mapped[Optional[int]] = mapped_column(ForeignKey("findings.id"))
-    check_id: Mapped[Optional[str]] = mapped_column(String(128))  # None: whole recording
-    decision: Mapped[str] = mapped_column(String(32))  # confirm | overturn | escalate
-    verdict_before: Mapped[Optional[str]] = mapped_column(String(16))
-    verdict_after: Mapped[Optional[str]] = mapped_column(String(16))
+    sample_id: Mapped[Optional[int]] = mapped_column(ForeignKey("samples.id"), index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # pass | fail
+    machine_verdict: Mapped[str] = mapped_column(String(16))  # the run's, when reviewed
+    reason: Mapped[str] = mapped_column(Text)  # customer ID and name masked
     reviewer: Mapped[str] = mapped_column(String(128))
-    comment: Mapped[Optional[str]] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(128))  # who ran the command
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    sample_id: Mapped[Optional[int]] = mapped_column(ForeignKey("audit_samples.id"))
+
+    findings: Mapped[list["ReviewFinding"]] = relationship(back_populates="review",
+                                                           order_by="ReviewFinding.id")
 
 
-class AuditSample(Base):
-    """A recording drawn for manual inspection (sampling plans, issue 6)."""
+class ReviewFinding(Base):
+    """The reviewer agreeing or disagreeing with one check of the reviewed run."""
 
-    __tablename__ = "audit_samples"
+    __tablename__ = "review_findings"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    plan: Mapped[str] = mapped_column(String(128), index=True)  # e.g. "2026-11 monthly 5%"
-    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
-    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("verification_runs.id"))
-    reason: Mapped[str] = mapped_column(String(64))  # random | high-risk | verdict | manual
-    period_start: Mapped[Optional[date]] = mapped_column(Date)
-    period_end: Mapped[Optional[date]] = mapped_column(Date)
-    seed: Mapped[Optional[str]] = mapped_column(String(64))  # reproducible draws
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|reviewed
-    selected_by: Mapped[str] = mapped_column(String(128))
-    selected_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    review_id: Mapped[int] = mapped_column(ForeignKey("review_decisions.id"), index=True)
+    finding_id: Mapped[int] = mapped_column(ForeignKey("findings.id"))
+    check_id: Mapped[str] = mapped_column(String(128))
+    machine_status: Mapped[str] = mapped_column(String(16))
+    agree: Mapped[bool] = mapped_column(Boolean)
 
-    __table_args__ = (UniqueConstraint("plan", "recording_pk"),)
+    review: Mapped[ReviewDecision] = relationship(back_populates="findings")
+
+    __table_args__ = (UniqueConstraint("review_id", "check_id"),)

@@ -1,0 +1,208 @@
+"""The compliance report (issue 6): ``dualrec report --from --to [--branch] --out DIR``.
+
+DIR gets
+- ``report.html``: one self-contained page (charts embedded as PNG data URIs, print CSS
+  so a browser's "Print to PDF" gives A4 pages): pass rate over time, failures by
+  check, agreement with reviewers by check, the tables behind them, the checks that
+  disagree most, the reviewed recordings and the definitions of every figure;
+- ``pass_rate.png``, ``failures.png``, ``agreement.png``: the same charts as files;
+- ``report.csv``: one row per recording of the period (UTF-8 with BOM, so Excel shows
+  the Chinese product names);
+- ``report.xlsx``: the summary, every table and the recordings, one sheet each.
+
+Customer IDs appear masked only. Cells that a spreadsheet would run as a formula
+(text starting with = + - @) are written as text. The report is audited (``report``).
+"""
+from __future__ import annotations
+
+import base64
+import csv
+import os
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from storage import audit
+from storage.db import BadInput, Store, StoreError, current_actor
+from storage.stats import Row, compute, load_rows
+
+RECORDING_COLUMNS = ("recording_id", "sale_date", "branch_id", "staff_id", "customer_id",
+                     "product_code", "product_name", "product_category",
+                     "product_risk_level", "machine_verdict", "flagged_checks", "reviewed",
+                     "review_decision", "reviewer", "review_reason", "reviewed_at",
+                     "final_verdict")
+RATE_COLUMNS = ("key", "recordings", "pass", "fail", "review", "error", "machine_pass_rate",
+                "reviewed", "final_pass", "final_pass_rate")
+CHECK_COLUMNS = ("check_id", "judged", "tp", "fp", "fn", "tn", "precision", "recall",
+                 "agreement", "disagreements", "disagreement_rate", "direction")
+HTML_ROWS = 500  # recordings listed in the page; the CSV and Excel files have them all
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def recording_record(r: Row) -> dict[str, Any]:
+    v = r.review
+    return {"recording_id": r.recording_id, "sale_date": r.sale_date.isoformat(),
+            "branch_id": r.branch_id, "staff_id": r.staff_id,
+            "customer_id": r.customer_id_masked, "product_code": r.product_code,
+            "product_name": r.product_name, "product_category": r.product_category,
+            "product_risk_level": r.product_risk_level, "machine_verdict": r.verdict,
+            "flagged_checks": "; ".join(f"{c} ({s})" for c, s in r.flagged.items()),
+            "reviewed": "yes" if v else "no", "review_decision": v.decision if v else "",
+            "reviewer": v.reviewer if v else "", "review_reason": v.reason if v else "",
+            "reviewed_at": v.decided_at.isoformat(timespec="seconds") if v else "",
+            "final_verdict": r.final}
+
+
+def _safe_text(value: Any) -> Any:
+    """A spreadsheet runs text starting with = + - @ as a formula: quote it."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def write_csv(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(RECORDING_COLUMNS)
+        for rec in records:
+            w.writerow([_safe_text("" if rec[c] is None else rec[c]) for c in RECORDING_COLUMNS])
+
+
+def _sheet(wb, title: str, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+           percent: Sequence[str] = ()) -> None:
+    from openpyxl.styles import Font
+
+    ws = wb.create_sheet(title)
+    ws.append(list(columns))
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        ws.append([None for _ in columns])
+        for i, c in enumerate(columns, start=1):
+            cell = ws.cell(row=ws.max_row, column=i)
+            cell.value = row.get(c)
+            if isinstance(cell.value, str):
+                cell.data_type = "s"  # never a formula, whatever the text starts with
+            if c in percent and isinstance(cell.value, float):
+                cell.number_format = "0.0%"
+    ws.freeze_panes = "A2"
+    for i, c in enumerate(columns, start=1):
+        width = max([len(str(c))] + [len(str(r.get(c) or "")) for r in rows[:200]])
+        ws.column_dimensions[ws.cell(row=1, column=i).column_letter].width = min(60, width + 2)
+
+
+def write_xlsx(path: Path, stats: dict[str, Any], records: Sequence[dict[str, Any]],
+               meta: dict[str, Any]) -> None:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    overall = stats["pass_rate"]["overall"]
+    va = stats["verdict_agreement"]
+    summary = [{"item": k, "value": v} for k, v in (
+        ("period", f"{stats['period']['from']} .. {stats['period']['to']}"),
+        ("branch", ", ".join(meta["branch"]) or "all"),
+        ("generated at (UTC)", meta["generated_at"]), ("generated by", meta["actor"]),
+        ("recordings", overall["recordings"]),
+        ("machine pass rate", overall["machine_pass_rate"]),
+        ("final pass rate (after review)", overall["final_pass_rate"]),
+        ("reviewed recordings", stats["reviews"]["reviewed"]),
+        ("verdict agreement (observed)", va["observed"]),
+        ("Cohen's kappa (verdict)", va["kappa"]),
+        ("machine passed, reviewer failed, no check named", stats["unattributed_misses"]))]
+    _sheet(wb, "Summary", ("item", "value"), summary)
+    ws = wb["Summary"]
+    for row in ws.iter_rows(min_row=2):
+        if isinstance(row[1].value, float):
+            row[1].number_format = "0.0%" if "rate" in row[0].value or "observed" in row[0].value \
+                else "0.000"
+    for title, key in (("By period", "by_period"), ("By branch", "by_branch"),
+                       ("By staff", "by_staff"), ("By product", "by_product")):
+        _sheet(wb, title, RATE_COLUMNS, stats["pass_rate"][key],
+               percent=("machine_pass_rate", "final_pass_rate"))
+    _sheet(wb, "Failures by check", ("check_id", "fail", "review", "recordings"),
+           stats["failures_by_check"])
+    _sheet(wb, "Agreement by check", CHECK_COLUMNS, stats["checks"],
+           percent=("precision", "recall", "agreement", "disagreement_rate"))
+    _sheet(wb, "Reviewers", ("reviewer", "reviews", "agree_with_machine"),
+           stats["reviews"]["by_reviewer"])
+    _sheet(wb, "Recordings", RECORDING_COLUMNS, list(records))
+    wb.save(path)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _num(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def write_html(path: Path, stats: dict[str, Any], records: Sequence[dict[str, Any]],
+               charts: dict[str, bytes], meta: dict[str, Any]) -> None:
+    from jinja2 import Environment
+
+    from storage.report_template import TEMPLATE
+
+    env = Environment(autoescape=True)
+    env.filters["pct"] = _pct
+    env.filters["num"] = _num
+    reviewed = [r for r in records if r["reviewed"] == "yes"]
+    html = env.from_string(TEMPLATE).render(
+        s=stats, meta=meta, charts={k: _data_uri(v) for k, v in charts.items()},
+        reviewed=reviewed[:HTML_ROWS], reviewed_total=len(reviewed),
+        not_passed=[r for r in records if r["final_verdict"] != "pass"][:HTML_ROWS],
+        html_rows=HTML_ROWS)
+    path.write_text(html, encoding="utf-8")
+
+
+def write_report(store: Store, date_from: date, date_to: date, out: str | os.PathLike, *,
+                 branch: Sequence[str] = (), granularity: str = "auto", settings=None,
+                 actor: str | None = None) -> dict[str, Any]:
+    """Compute the period's statistics and write the report files into `out`."""
+    from storage import audit_charts
+
+    if date_from is None or date_to is None:
+        raise BadInput("a report needs a period: --from and --to")
+    actor = actor or current_actor()
+    cfg = ((getattr(settings, "thresholds", None) or {}).get("audit", {})
+           if settings is not None else {})
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder")
+    rows = load_rows(store, date_from, date_to, branch)
+    stats = compute(rows, date_from, date_to, granularity, int(cfg.get("min_judged", 1)))
+    stats["branch"] = list(branch) or None
+    records = [recording_record(r) for r in rows]
+    meta = {"branch": list(branch), "actor": actor,
+            "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")}
+    charts = {
+        "pass_rate": audit_charts.pass_rate_over_time(stats["pass_rate"]["by_period"],
+                                                      stats["granularity"]),
+        "failures": audit_charts.failures_by_reason(stats["failures_by_check"]),
+        "agreement": audit_charts.agreement_by_check(stats["checks"],
+                                                     stats["verdict_agreement"]["kappa"],
+                                                     stats["reviews"]["reviewed"]),
+    }
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        files = {}
+        for name, png in charts.items():
+            (out / f"{name}.png").write_bytes(png)
+            files[name] = str(out / f"{name}.png")
+        write_csv(out / "report.csv", records)
+        write_xlsx(out / "report.xlsx", stats, records, meta)
+        write_html(out / "report.html", stats, records, charts, meta)
+    except OSError as exc:
+        raise StoreError(f"cannot write the report into {out}: {exc.strerror or exc}") from None
+    files.update(html=str(out / "report.html"), csv=str(out / "report.csv"),
+                 xlsx=str(out / "report.xlsx"))
+    with store.session() as s:
+        audit.append(s, actor, "report", None, {
+            "period": stats["period"], "branch": stats["branch"], "out": str(out.resolve()),
+            "recordings": stats["recordings"], "reviewed": stats["reviews"]["reviewed"]})
+    return {"files": files, "statistics": stats}
