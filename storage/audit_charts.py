@@ -58,12 +58,15 @@ def pass_rate_over_time(by_period: Sequence[dict[str, Any]], granularity: str) -
     counts.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_zorder(counts.get_zorder() + 1)
     ax.patch.set_visible(False)
-    for field, colour, label in (("machine_pass_rate", MACHINE, "machine pass rate"),
-                                 ("final_pass_rate", FINAL, "after review")):
+    # Hollow squares over dots: where review changed nothing both stay visible.
+    for field, colour, label, style in (
+            ("machine_pass_rate", MACHINE, "machine pass rate", {"marker": "o"}),
+            ("final_pass_rate", FINAL, "after review",
+             {"marker": "s", "markersize": 10, "fillstyle": "none", "linestyle": "--"})):
         pts = [(i, p[field]) for i, p in zip(x, by_period) if p[field] is not None]
         if pts:
-            ax.plot([i for i, _ in pts], [v for _, v in pts], marker="o", color=colour,
-                    label=label)
+            ax.plot([i for i, _ in pts], [v for _, v in pts], color=colour, label=label,
+                    **style)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylabel("pass rate")
@@ -134,6 +137,6 @@ def agreement_by_check(checks: Sequence[dict[str, Any]], kappa: float | None,
     ax.set_yticks(y, [f"{r['check_id']} (n={r['judged']})" for r in rows], fontsize=9)
     ax.set_xlim(0, 1.12)
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
-    handles, labels = ax.get_legend_handles_labels()
-    fig.legend(handles[::-1], labels[::-1], loc="outside lower center", ncols=3, fontsize=8)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside lower center", ncols=3,
+               fontsize=8)
     return _png(fig)
