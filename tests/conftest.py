@@ -7,6 +7,9 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SPEECH = SHARED / "media" / "speech"
 
+# A real Prefect server for the tests that need one (fixture prefect_api_url).
+pytest_plugins = ["tests.prefect_server"]
+
 
 @pytest.fixture(scope="session")
 def settings():

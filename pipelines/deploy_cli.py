@@ -1,0 +1,44 @@
+"""`dualrec deploy`: create or update the Prefect deployments, work pool and per-branch
+work queues described by a deployment file (pipelines/deploy.py). Exit status: 0
+applied, 2 bad file or no reachable Prefect server (one line on stderr), 1 anything
+else the server refused."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add `deploy` to `app`."""
+
+    @app.command()
+    def deploy(file: Path = typer.Option(..., "--file", "-f",
+                                         help="Deployment file (see configs/deploy.example.yaml)."),
+               dry_run: bool = typer.Option(False, "--dry-run",
+                                            help="Print what would be created; contact no server."),
+               as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+               ) -> None:
+        """Schedule the nightly batch of every branch and the weekly retention sweep on
+        the Prefect server named by PREFECT_API_URL (created, or updated if they exist)."""
+        from pipelines.deploy import DeployError, deploy as do_deploy, render
+
+        try:
+            plan = do_deploy(file, dry_run=dry_run)
+        except DeployError as exc:
+            typer.echo(f"dualrec: error: {' '.join(str(exc).split())}", err=True)
+            raise typer.Exit(exc.exit_code)
+        except Exception as exc:  # the server refused something: one line, exit 1
+            import os
+            if os.environ.get("DUALREC_DEBUG"):
+                raise
+            first = (str(exc).splitlines() or [""])[0]
+            typer.echo(f"dualrec: error: deploy failed: {type(exc).__name__}: {first}",
+                       err=True)
+            raise typer.Exit(1)
+        if as_json:
+            typer.echo(json.dumps({"dry_run": dry_run, **plan.to_dict()}, ensure_ascii=False,
+                                  indent=2, default=str))
+        else:
+            typer.echo(render(plan, dry_run))
