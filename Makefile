@@ -39,6 +39,7 @@ test: models
 
 bench: models
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.bench_batch
 
 clean:
 	rm -rf $(VENV) dualrec-data .pytest_cache

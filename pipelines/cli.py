@@ -111,6 +111,11 @@ from pipelines.store_cli import register as _register_store  # noqa: E402
 _register_store(app)
 from pipelines.audit_cli import register as _register_audit  # noqa: E402  (issue 6)
 _register_audit(app)
+
+# The nightly batch (Prefect flows): batch, batches.
+from pipelines.batch_cli import register as _register_batch  # noqa: E402
+
+_register_batch(app)
 from pipelines.deploy_cli import register as _register_deploy  # noqa: E402
 _register_deploy(app)
 

@@ -1,58 +1,71 @@
-"""`make demo`: verify every recording in a folder and print verdicts and reasons.
+"""`make demo`: the nightly batch flow over the demo inbox, then the verdicts and reasons.
 
-With an expectations file ({recording_id: {"verdict": ..., "failed_checks": [...]}}) the
-run also says whether each verdict is the expected one and exits 1 if not.
+The recordings are verified and stored in the store (default ./dualrec-data) exactly as
+`dualrec batch samples/demo` does; a second `make demo` finds them stored and skips
+them. With an expectations file ({recording_id: {"verdict": ..., "failed_checks": [...]}})
+the run also says whether each verdict is the expected one and exits 1 if not.
 """
 from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
+from pipelines.prefect_env import configure_prefect, embedded_server
 from verifier.config import load_settings
-from verifier.engine import Analysers, verify
-from verifier.media_files import find_recordings
-from verifier.models import ModelError
-from verifier.report import reasons
+
+
+def _failed_checks(store, recording_id: str) -> tuple[list[str], list[str]]:
+    from storage.query import current_run, get_recording
+    from verifier.report import reasons
+
+    with store.session() as s:
+        report = current_run(s, get_recording(s, recording_id)).report_json
+    return ([c["id"] for c in report["checks"] if c["status"] in ("fail", "error")],
+            reasons(report))
 
 
 def main(folder: str, expected_file: str | None = None) -> int:
-    root = Path(folder)
     settings = load_settings()
-    try:
-        analysers = Analysers.load(settings)
-    except ModelError as exc:
-        print(f"dualrec demo: error: {exc}", file=sys.stderr)
-        return 2
+    configure_prefect(settings.data_dir)
+    with embedded_server():
+        from pipelines.flows import nightly_batch
+        out = nightly_batch(folder)
+    from storage.db import open_store
+
     expected = {}
     if expected_file:
         expected = json.loads(Path(expected_file).read_text(encoding="utf-8"))
     rows, mismatches = [], 0
-    for media in find_recordings(root):
-        started = time.monotonic()
-        report = verify(media, settings=settings, analysers=analysers).to_dict()
-        rid, verdict = report["recording_id"], report["verdict"]
-        failed = [c["id"] for c in report["checks"] if c["status"] in ("fail", "error")]
-        note = ""
-        if rid in expected:
-            want = expected[rid]
-            ok = verdict == want["verdict"] and sorted(failed) == sorted(want["failed_checks"])
-            mismatches += not ok
-            note = "as expected" if ok else f"EXPECTED {want['verdict']} {want['failed_checks']}"
-        rows.append((rid, verdict, time.monotonic() - started, reasons(report), note))
+    with open_store(settings) as store:
+        for item in out["recordings"]:
+            rid, verdict = item["recording_id"], item["verdict"]
+            failed, why = (_failed_checks(store, rid) if rid else ([], [item["reason"]]))
+            note = ""
+            if rid in expected:
+                want = expected[rid]
+                ok = verdict == want["verdict"] and sorted(failed) == sorted(want["failed_checks"])
+                mismatches += not ok
+                note = "as expected" if ok else f"EXPECTED {want['verdict']} {want['failed_checks']}"
+            rows.append((rid or item["path"], verdict, item["outcome"], why, note))
+    missing = sorted(set(expected) - {r[0] for r in rows})
+    mismatches += len(missing)
 
     width = max((len(r[0]) for r in rows), default=10)
-    print(f"{'recording':<{width}}  {'verdict':<7}  {'secs':>5}  reasons")
-    for rid, verdict, secs, why, note in rows:
+    print(f"{'recording':<{width}}  {'verdict':<7}  {'this run':<10}  reasons")
+    for rid, verdict, outcome, why, note in rows:
         first, *rest = why or ["all checks passed"]
-        print(f"{rid:<{width}}  {verdict:<7}  {secs:5.1f}  {first}")
+        print(f"{rid:<{width}}  {verdict:<7}  {outcome:<10}  {first}")
         for line in rest:
-            print(f"{'':<{width}}  {'':<7}  {'':>5}  {line}")
+            print(f"{'':<{width}}  {'':<7}  {'':<10}  {line}")
         if note:
-            print(f"{'':<{width}}  {'':<7}  {'':>5}  [{note}]")
+            print(f"{'':<{width}}  {'':<7}  {'':<10}  [{note}]")
+    for rid in missing:
+        print(f"{rid}: EXPECTED in the inbox, not found")
+    print(f"\nstored in {Path(settings.data_dir).resolve()}; batch summary: {out['summary']}")
     if expected:
-        print(f"{len(rows) - mismatches}/{len(rows)} verdicts as expected")
+        matched = sum(1 for r in rows if r[4] == "as expected")
+        print(f"{matched}/{len(expected)} verdicts as expected")
     return 1 if mismatches else 0
 
 

@@ -24,7 +24,8 @@ from storage.models import AuditEntry, AuditHead
 GENESIS = "0" * 64
 ACTIONS = ("ingest", "verify", "view", "search", "export", "hold", "release", "purge",
            "retention", "integrity",
-           "sample", "review", "report")  # audit sampling, human review, reports (issue 6)
+           "sample", "review", "report",  # audit sampling, human review, reports (issue 6)
+           "batch")  # a nightly batch run: started, finished, and what it found
 
 
 def canonical_json(value: Any) -> str:

@@ -173,6 +173,44 @@ def find_reusable_run(s: Session, rec_pk: int, sha: str, ruleset_id: str | None,
         VerificationRun.verdict != "error").order_by(VerificationRun.id.desc())).first()
 
 
+# Error reports of these checks come from the machine, not the recording (a model
+# missing): verifying again may succeed. Other error reports are about the file itself
+# and say the same thing every time.
+TRANSIENT_ERROR_CHECKS = frozenset({"engine.models"})
+
+
+def is_transient_error(report: dict[str, Any]) -> bool:
+    return report.get("verdict") == "error" and any(
+        c.get("status") == "error" and c.get("id") in TRANSIENT_ERROR_CHECKS
+        for c in report.get("checks") or [])
+
+
+@dataclass
+class StoredResult:
+    """What the store already has for a recording's media, ruleset and engine."""
+    report: dict[str, Any]
+    verdict: str
+    sidecar_sha256: str
+
+
+def stored_result(store: Store, recording_id: str, sha: str, ruleset_id: str,
+                  ruleset_version: str, engine_version: str) -> StoredResult | None:
+    """The stored run the batch can reuse instead of running the models: same media,
+    ruleset (id and version) and engine version; an error verdict counts too, unless
+    it came from the machine (TRANSIENT_ERROR_CHECKS)."""
+    with store.session() as s:
+        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
+        if rec is None or rec.sha256 != sha or rec.current_run_id is None:
+            return None
+        run = s.get(VerificationRun, rec.current_run_id)
+        if (run.media_sha256, run.ruleset_id, run.ruleset_version, run.engine_version) != (
+                sha, ruleset_id, ruleset_version, engine_version):
+            return None
+        if is_transient_error(run.report_json):
+            return None
+        return StoredResult(run.report_json, run.verdict, rec.sidecar_sha256)
+
+
 def already_verified(store: Store, recording_id: str, sha: str, ruleset_id: str,
                      ruleset_version: str, engine_version: str) -> bool:
     """Whether `dualrec ingest` can skip verification (checked before running models)."""

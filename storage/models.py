@@ -377,3 +377,50 @@ class ReviewFinding(Base):
     review: Mapped[ReviewDecision] = relationship(back_populates="findings")
 
     __table_args__ = (UniqueConstraint("review_id", "check_id"),)
+
+
+class BatchRun(Base):
+    """One run of the nightly batch over an inbox (issue 5): what was found, what
+    became of each file, and where the summary page is."""
+
+    __tablename__ = "batch_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_key: Mapped[str] = mapped_column(String(64), unique=True)  # uuid (Prefect run id)
+    inbox: Mapped[str] = mapped_column(String(1024))
+    host: Mapped[str] = mapped_column(String(256))
+    pid: Mapped[Optional[int]] = mapped_column(Integer)  # to tell a crashed run from a live one
+    branch_id: Mapped[Optional[str]] = mapped_column(String(128))  # scope, when limited
+    actor: Mapped[str] = mapped_column(String(128))
+    concurrency: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # running | finished | crashed
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    summary: Mapped[Optional[dict[str, Any]]] = mapped_column(JSONDoc)  # counts
+    summary_path: Mapped[Optional[str]] = mapped_column(String(1024))  # HTML page
+
+    items: Mapped[list["BatchItem"]] = relationship(back_populates="batch",
+                                                    order_by="BatchItem.id")
+
+
+class BatchItem(Base):
+    """What the batch did with one inbox file: stored, skipped, or an error with its
+    reason (a file without a valid sidecar cannot become a recording, so its error
+    result lives here, with the media's hash)."""
+
+    __tablename__ = "batch_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch_runs.id"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))  # relative to the inbox
+    media_sha256: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    recording_id: Mapped[Optional[str]] = mapped_column(String(128), index=True)
+    outcome: Mapped[str] = mapped_column(String(16))  # storage.batches.OUTCOMES
+    verdict: Mapped[Optional[str]] = mapped_column(String(16))
+    reason: Mapped[Optional[str]] = mapped_column(Text)
+    seconds: Mapped[Optional[float]] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    batch: Mapped[BatchRun] = relationship(back_populates="items")
+
+    __table_args__ = (UniqueConstraint("batch_id", "path"),)

@@ -21,8 +21,11 @@ log = logging.getLogger(__name__)
 _MODELS: dict[tuple, object] = {}
 
 
-def _load(model: ResolvedModel, compute_type: str, cpu_threads: int, cache_dir: str):
-    key = (model.path, compute_type, cpu_threads)
+def _load(model: ResolvedModel, compute_type: str, cpu_threads: int, cache_dir: str,
+          num_workers: int = 1):
+    # num_workers: recordings transcribed at once from several threads (the batch's
+    # concurrency) each get a worker of their own instead of queueing for one.
+    key = (model.path, compute_type, cpu_threads, num_workers)
     if key not in _MODELS:
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -31,7 +34,8 @@ def _load(model: ResolvedModel, compute_type: str, cpu_threads: int, cache_dir: 
         ctranslate2.set_random_seed(1234)
         local = model.path.startswith("/") or model.path.startswith(".")
         _MODELS[key] = WhisperModel(model.path, device="cpu", compute_type=compute_type,
-                                    cpu_threads=cpu_threads, download_root=cache_dir,
+                                    cpu_threads=cpu_threads, num_workers=num_workers,
+                                    download_root=cache_dir,
                                     local_files_only=local)
     return _MODELS[key]
 
@@ -62,7 +66,7 @@ class Transcriber:
         self.chunk_s = float(t["chunk_s"])
         self.overlap_s = float(t["chunk_overlap_s"])
         self._args = (settings.models.whisper_compute_type, settings.models.cpu_threads,
-                      str(settings.model_cache))
+                      str(settings.model_cache), settings.models.asr_workers)
 
     @property
     def model(self):

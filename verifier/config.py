@@ -29,10 +29,30 @@ class ModelSettings(BaseModel):
     whisper: str = "whisper-base-offline"
     whisper_compute_type: str = "int8"
     cpu_threads: int = Field(default=0, ge=0, le=256)
+    # Parallel transcriptions one loaded model serves (set by the batch to its concurrency).
+    asr_workers: int = Field(default=1, ge=1, le=64)
     # None: search configs, ../shared/models, the cache, then download from OpenCV Zoo.
     yunet: Path | None = None
     cache_dir: Path = Path("~/.cache/dualrec/models")
     allow_download: bool = True
+
+
+class BatchSettings(BaseModel):
+    """The nightly batch (`dualrec batch`, pipelines/flows.py)."""
+    model_config = ConfigDict(extra="forbid")
+
+    # Recordings verified at the same time. Each slot holds its own face detector and
+    # a share of the CPU threads; beyond the number of cores it only adds memory.
+    concurrency: int = Field(default=1, ge=1, le=64)
+    # Files younger than this are still being copied into the inbox: left for the next run.
+    min_age_s: float = Field(default=0.0, ge=0.0, le=86400.0)
+    # Retries of a step that failed for a transient reason (database, file system).
+    retries: int = Field(default=2, ge=0, le=10)
+    retry_delay_s: float = Field(default=5.0, ge=0.0, le=3600.0)
+    # Draw each recording's timeline picture for the batch summary.
+    timelines: bool = True
+    # Where the batch summaries (HTML) go; default <data_dir>/reports.
+    reports_dir: Path | None = None
 
 
 class Settings(BaseModel):
@@ -43,6 +63,7 @@ class Settings(BaseModel):
     rulesets_dirs: list[Path] = Field(default_factory=lambda: [CONFIGS_DIR / "rulesets"])
     models: ModelSettings = Field(default_factory=ModelSettings)
     thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    batch: BatchSettings = Field(default_factory=BatchSettings)
 
     def threshold(self, section: str, key: str) -> Any:
         try:

@@ -1,0 +1,154 @@
+"""The nightly batch end to end through `dualrec batch` (Prefect's embedded server, the
+real models, the real store): bad files become error results with reasons and the
+batch goes on; a second run skips everything; a run killed with SIGKILL at any point,
+then run again, stores every recording exactly once."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.fixtures import DUALREC
+
+DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo"
+
+
+def batch(data_dir, *args, crash_at=None, timeout=600):
+    env = dict(os.environ, DUALREC_DATA_DIR=str(data_dir))
+    env.pop("DUALREC_CRASH_AT", None)
+    env.pop("PREFECT_API_URL", None)
+    if crash_at:
+        env["DUALREC_CRASH_AT"] = crash_at
+    return subprocess.run([DUALREC, "batch", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def copy_demo(inbox: Path, stem: str, sub: str = "") -> None:
+    (inbox / sub).mkdir(parents=True, exist_ok=True)
+    for ext in (".mp4", ".json"):
+        shutil.copy(DEMO / f"{stem}{ext}", inbox / sub / f"{stem}{ext}")
+
+
+def open_test_store(data_dir):
+    from storage.db import open_store
+    from verifier.config import load_settings
+
+    os.environ["DUALREC_DATA_DIR"] = str(data_dir)
+    return open_store(load_settings())
+
+
+def table_counts(store):
+    from storage.models import BatchRun, Recording, VerificationRun
+
+    with store.session() as s:
+        recs = {r.recording_id: r.verdict for r in s.scalars(select(Recording))}
+        runs = dict(s.execute(select(Recording.recording_id, func.count(VerificationRun.id))
+                              .join(VerificationRun, VerificationRun.recording_pk == Recording.id)
+                              .group_by(Recording.recording_id)).all())
+        statuses = [b.status for b in s.scalars(select(BatchRun).order_by(BatchRun.id))]
+    return recs, runs, statuses
+
+
+@pytest.mark.slow
+def test_batch_stores_good_and_bad_files_then_skips_them_all(tmp_path):
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    copy_demo(inbox, "demo-compliant", "2026-11-21")
+    copy_demo(inbox, "demo-forbidden-promise", "2026-11-21")
+    # bad input of every kind: each an error result with its reason
+    (inbox / "broken-sidecar.mp4").write_bytes((DEMO / "demo-compliant.mp4").read_bytes()[:5000])
+    (inbox / "broken-sidecar.json").write_text("{not json", encoding="utf-8")
+    shutil.copy(DEMO / "demo-customer-left.mp4", inbox / "no-sidecar.mp4")
+    (inbox / "corrupt.mp4").write_bytes(os.urandom(20000))
+    meta = json.loads((DEMO / "demo-compliant.json").read_text(encoding="utf-8"))
+    (inbox / "corrupt.json").write_text(json.dumps({**meta, "recording_id": "corrupt"}),
+                                        encoding="utf-8")
+    (inbox / "other-branch.mp4").write_bytes(b"x")
+    (inbox / "other-branch.json").write_text(json.dumps(
+        {**meta, "recording_id": "other-branch", "branch_id": "BR999"}), encoding="utf-8")
+
+    r = batch(data, inbox, "--json", "--branch", "BR001")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)  # nothing but the JSON document on stdout
+    by = {x["path"]: x for x in out["recordings"]}
+    assert by["2026-11-21/demo-compliant.mp4"]["verdict"] == "pass"
+    assert by["2026-11-21/demo-forbidden-promise.mp4"]["verdict"] == "fail"
+    assert "speech.forbidden" in by["2026-11-21/demo-forbidden-promise.mp4"]["reason"]
+    assert by["corrupt.mp4"]["verdict"] == "error" and by["corrupt.mp4"]["outcome"] == "stored"
+    assert by["broken-sidecar.mp4"]["outcome"] == "rejected"
+    assert "sidecar" in by["broken-sidecar.mp4"]["reason"]
+    assert "no sidecar" in by["no-sidecar.mp4"]["reason"]
+    assert "BR999" in by["other-branch.mp4"]["reason"]
+    assert (out["processed"], out["skipped"], out["errors"], out["rejected"]) == (3, 0, 4, 3)
+    assert out["verdicts"] == {"pass": 1, "fail": 1, "review": 0, "error": 4}
+    assert meta["customer_id"] not in r.stdout + r.stderr  # masked everywhere
+
+    summary = Path(out["summary"])
+    html = summary.read_text(encoding="utf-8")
+    assert "双录合格率" in html and "BR001" in html and "S1024" in html
+    assert meta["customer_id"] not in html and meta["customer_name"] not in html
+    pictures = [summary.parent / by[p]["timeline"] for p in by if by[p]["timeline"]]
+    assert len(pictures) == 3 and all(p.is_file() and p.stat().st_size > 5000 for p in pictures)
+    for p in pictures:
+        assert f'href="{p.relative_to(summary.parent).as_posix()}"' in html
+
+    with open_test_store(data) as store:
+        recs, runs, statuses = table_counts(store)
+    assert recs == {"demo-compliant": "pass", "demo-forbidden-promise": "fail",
+                    "corrupt": "error"}
+    assert statuses == ["finished"]
+
+    started = time.monotonic()
+    again = batch(data, inbox, "--json", "--branch", "BR001")
+    assert again.returncode == 0, again.stderr
+    second = json.loads(again.stdout)
+    assert (second["processed"], second["skipped"], second["rejected"]) == (0, 3, 3)
+    assert {x["path"]: x["verdict"] for x in second["recordings"]} == \
+        {p: x["verdict"] for p, x in by.items()}
+    with open_test_store(data) as store:
+        assert table_counts(store)[:2] == (recs, runs)  # no run added, nothing stored twice
+        from storage.integrity import check
+        assert check(store)["ok"]
+    assert time.monotonic() - started < 60  # hashes only: no model was loaded
+
+
+@pytest.mark.slow
+def test_a_batch_killed_at_any_point_then_rerun_stores_everything_exactly_once(tmp_path):
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    copy_demo(inbox, "demo-compliant")
+    copy_demo(inbox, "demo-customer-left")
+    # killed while storing the first recording (after the models ran), then while
+    # writing the second's vault objects, then at a moment of the clock's choosing
+    for crash_at in ("before-commit", "after-vault", "after-media"):
+        r = batch(data, inbox, crash_at=crash_at)
+        assert r.returncode == -signal.SIGKILL, (crash_at, r.stdout, r.stderr)
+    for delay in (4.0, 16.0, 23.0):
+        env = dict(os.environ, DUALREC_DATA_DIR=str(data))
+        env.pop("DUALREC_CRASH_AT", None)
+        env.pop("PREFECT_API_URL", None)
+        p = subprocess.Popen([DUALREC, "batch", str(inbox)], env=env, start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            p.wait(timeout=delay)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)  # the embedded Prefect server with it
+            p.wait(timeout=30)
+    r = batch(data, inbox, "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["processed"] + out["skipped"] == 2 and out["errors"] == 0
+    assert {x["recording_id"]: x["verdict"] for x in out["recordings"]} == {
+        "demo-compliant": "pass", "demo-customer-left": "fail"}
+    with open_test_store(data) as store:
+        recs, runs, statuses = table_counts(store)
+        from storage.integrity import check
+        integrity = check(store)
+    assert recs == {"demo-compliant": "pass", "demo-customer-left": "fail"}
+    assert runs == {"demo-compliant": 1, "demo-customer-left": 1}  # exactly once
+    assert integrity["ok"] and integrity["audit_log_ok"], integrity
+    assert statuses[-1] == "finished" and "running" not in statuses[:-1]
+    assert statuses.count("crashed") >= 3
