@@ -144,6 +144,45 @@ def test_customer_microphone_echo_of_the_question_is_not_an_answer(settings):
     assert items["understood-risk"]["decision"] == "fail"
 
 
+def test_two_channels_answer_repeating_the_question_words_is_the_customers(settings):
+    # Whisper's segment times are loose: the customer's answer (which repeats the
+    # question's words) starts 0.3 s before the seller's question segment ends. That
+    # touch is no echo; an echo is heard over (most of) the same time.
+    segs = talk(*SCRIPT, ("staff", Q_READ))
+    q = segs[-1]
+    segs += [Segment(q.end_s - 0.3, q.end_s + 2.7, "是的，我已经阅读并理解", "customer"),
+             Segment(q.end_s + 3.3, q.end_s + 7.3, Q_BUY, "staff"),
+             Segment(q.end_s + 7.9, q.end_s + 9.9, "是的，我确认购买", "customer")]
+    result = speech_confirmation.run(ctx_for(settings, segs))
+    items = {i["id"]: i for i in result.items}
+    assert result.status == "pass", result.message
+    assert items["understood-risk"]["answer_heard"] == "是的，我已经阅读并理解"
+    # the same words on the customer's microphone over the question's whole time: echo
+    segs = talk(*SCRIPT, ("staff", Q_READ))
+    q = segs[-1]
+    segs += [Segment(q.start_s + 0.1, q.end_s, "您是否已经阅读并理解", "customer"),
+             Segment(q.end_s + 3.3, q.end_s + 7.3, Q_BUY, "staff"),
+             Segment(q.end_s + 7.9, q.end_s + 9.9, "是的，我确认购买", "customer")]
+    items = {i["id"]: i for i in speech_confirmation.run(ctx_for(settings, segs)).items}
+    assert items["understood-risk"]["decision"] == "fail"
+
+
+def test_next_question_segment_starting_at_this_ones_end_closes_the_window(settings):
+    # One microphone, the customer silent after the first question: whisper gives the
+    # next question a segment that starts where the first one ends (the silence is put
+    # into it), so the next question's start is estimated at the first one's end. The
+    # answer to the second question must not count for the first.
+    segs = talk(*SCRIPT, ("staff", Q_READ), mono=True)
+    q = segs[-1]
+    segs += [Segment(q.end_s, q.end_s + 8.5, Q_BUY, "unknown"),
+             Segment(q.end_s + 8.5, q.end_s + 11.0, "是的，我确认购买", "unknown")]
+    result = speech_confirmation.run(ctx_for(settings, segs))
+    items = {i["id"]: i for i in result.items}
+    assert items["understood-risk"]["decision"] == "fail", items["understood-risk"]
+    assert "silence is not consent" in items["understood-risk"]["why"]
+    assert items["willing-to-buy"]["decision"] == "pass"
+
+
 def test_question_not_heard_fails_and_near_miss_reviews(settings):
     result, items = confirm(settings, ("staff", Q_BUY), ("customer", "是的。"))
     assert items["understood-risk"]["decision"] == "fail"
@@ -373,6 +412,30 @@ def test_mismatch_with_a_claim_that_it_matches_is_review(settings):
              ("staff", MISMATCH), ("staff", Q_INSIST), ("customer", "是的。"), customer="C2")
     assert r.status == "review" and "said it matches" in r.message
     assert any(i["id"] == "mismatch-claim" for i in r.items)
+
+
+@pytest.mark.parametrize("claim", ["本产品风险等级为R3级，与您的风险承受能力相匹配。",
+                                   "本产品风险等级为阿尔三级,与您的风险承受能力相比配合。"])
+def test_a_claimed_match_is_not_the_mismatch_warning(settings, claim):
+    # wealth-standard's alternatives 本产品风险等级高于您的风险承受能力 and 您是否仍然坚持购买
+    # 本产品 score 0.79 and 0.75 on the claim and on the script's purchase question; the
+    # second spelling is whisper's (相比配 for 相匹配).
+    standard = load_ruleset(CONFIGS_DIR / "rulesets" / "wealth-standard.yaml")
+    r = risk(settings, ("staff", "您的风险承受能力评估结果为谨慎型，C2级。"), ("staff", claim),
+             ("staff", Q_BUY), ("customer", "是的，我确认购买。"), ruleset=standard,
+             customer="C2")
+    ids = {i["id"]: i for i in r.items}
+    assert r.status == "fail", r.message
+    assert ids["mismatch-warning"]["status"] == "fail"
+    assert "claims a match" in ids["mismatch-warning"]["why"]
+    assert ids["mismatch-insist"]["status"] == "fail"
+    assert ids["mismatch-claim"]["status"] == "review"
+    # the warning and the insisting said: pass
+    r = risk(settings, ("staff", "您的风险承受能力评估结果为谨慎型，C2级。"), ("staff", "本产品风险等级为R3级。"),
+             ("staff", "本产品风险等级高于您的风险承受能力。"), ("staff", Q_BUY),
+             ("customer", "是的，我确认购买。"), ("staff", "您是否仍然坚持购买本产品？"),
+             ("customer", "是的，我坚持购买。"), ruleset=standard, customer="C2")
+    assert r.status == "pass", r.message
 
 
 def test_customer_at_or_above_product_needs_no_disclosure(settings):

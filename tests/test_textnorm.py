@@ -129,6 +129,11 @@ def test_risk_level_mentions():
     assert levels("本产品属于中高风险产品") == [("R", 4, "中高风险")]
     assert levels("这是三级风险的产品") == [("R", 3, "三级风险")]
     assert levels("风险等级为阿山级") == [("R", 3, "等级为r3")]
+    # spoken 阿尔三级 written R23级 / R二三级 (阿 as the letter, 尔 as 二): R3, not R2
+    assert levels("本产品风险等级为R23级") == [("R", 3, "等级为r3")]
+    assert levels("这款产品的风险等级是R二三级") == [("R", 3, "等级是r3")]
+    assert levels("本产品为R24级产品") == [("R", 4, "r4")]
+    assert levels("本产品风险等级为R2级") == [("R", 2, "等级为r2")]
     # a level split from 等级为 by a segment boundary: matched on the joined text
     assert [x[:2] for x in risk_level_mentions("风险等级为" + "阿山级")] == [("R", 3)]
     assert levels("评估结果为稳健型，C3级") == [("C", 3, "稳健型"), ("C", 3, "c3")]

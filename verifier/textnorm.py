@@ -50,6 +50,9 @@ _SPOKEN_LEVEL = re.compile(
 # "R三级" spoken 阿尔三级 anywhere, not only after 等级为: 阿尔 + a digit + 级 is no
 # other word.
 _ALR_LEVEL = re.compile(r"阿尔([一二三四五12345])(?=级)")
+# ... and as R23级 / R二三级: whisper writes 阿 as the letter and 尔 as 二 (2), so the
+# digit after it is the level (a level has one digit: R23 is no level of its own).
+_R_ER_LEVEL = re.compile(r"(?<![a-z])r[2二儿尔耳]([1-5一二三四五])(?=级)")
 _PERCENT_CN = re.compile(rf"百分之([{_NUM_CHARS}\d]+)(?:[点.]([{_DIGIT_CHARS}\d]+))?%?")
 _CN_NUMBER = re.compile(rf"[{_NUM_CHARS}]+(?:点[{_DIGIT_CHARS}]+)?")
 _NUMBER_TOKEN = re.compile(r"\d+(?:\.\d+)?")
@@ -143,6 +146,7 @@ def normalize(text: str) -> str:
     t = _strip(_RISK_LETTER.sub(_risk_letter, t))
     t = _RISK_LETTER.sub(_risk_letter, t)
     t = _ALR_LEVEL.sub(lambda m: "r" + str(_LEVEL_DIGIT[m.group(1)]), t)
+    t = _R_ER_LEVEL.sub(lambda m: "r" + str(_LEVEL_DIGIT[m.group(1)]), t)
     t = _PERCENT_CN.sub(_percent, t)
     return _strip(_SPOKEN_LEVEL.sub(_spoken_level, t))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from verifier.intervals import overlap
 from verifier.phrase_match import PhraseMatch, find_phrase, locate
 from verifier.report import CheckResult, fmt_time
 from verifier.speakers import (Answer, AnswerVocab, Attribution, channel_attribution,
@@ -98,8 +99,10 @@ def evaluate(transcript, conf, m: PhraseMatch, *, stage: str | None, window_s: f
 
     q_end = m.spoken_end_s if m.spoken_end_s is not None else m.end_s
     end = q_end + window_s
-    if limit_s is not None and limit_s > q_end:
-        end = min(end, limit_s)
+    if limit_s is not None:
+        # the next question may be placed right where this one ends (whisper puts the
+        # silence before a segment into it): then nothing after counts as the answer
+        end = max(q_end, min(end, limit_s))
     channels = has_channels(transcript)
     required_role = conf.speaker
     turns = _turns(transcript, conf, m, q_end, end, channels=channels, overlap_s=overlap_s,
@@ -170,14 +173,18 @@ def _echo(seg, conf, transcript, review_score: float) -> bool:
     """The customer's microphone also hears the seller: the question again, or what the
     seller's microphone recorded at the same time, is not the customer's answer."""
     echo = find_phrase([seg], conf.texts, review_score=review_score)
-    if echo.found or echo.near_miss:
+    if echo.found:
         return True
-    for other in transcript:
-        if (other.speaker == "staff" and other.start_s < seg.end_s
-                and seg.start_s < other.end_s
-                and find_phrase([other], [seg.text], review_score=review_score).found):
-            return True
-    return False
+    # Otherwise only what the seller's microphone recorded over (most of) the same
+    # time. An answer that repeats the question's words (是的，我坚持购买 for 您是否仍
+    # 坚持购买: a near miss) or only touches the question's segment (whisper's segment
+    # times are loose) is the customer's own.
+    staff = [o for o in transcript if o.speaker == "staff" and o.start_s < seg.end_s
+             and seg.start_s < o.end_s]
+    shared = sum(overlap(seg.start_s, seg.end_s, o.start_s, o.end_s) for o in staff)
+    if not staff or shared < 0.5 * (seg.end_s - seg.start_s):
+        return False
+    return echo.near_miss or find_phrase(staff, [seg.text], review_score=review_score).found
 
 
 def _turns(transcript, conf, m: PhraseMatch, q_end: float, end: float, *, channels: bool,
@@ -267,7 +274,9 @@ def evaluate_all(ctx, pairs) -> list[dict]:
         limit = None
         if m.found:
             q_end = m.spoken_end_s
-            later = [s for s in starts if s > q_end + 0.05]
+            # the next question: one starting after this one, at or after its end
+            # (a match overlapping this question is another reading of the same words)
+            later = [s for s in starts if s > m.spoken_start_s + 0.05 and s >= q_end - 0.05]
             limit = min(later) if later else None
         w = conf.window_s or window
         items.append(_finish(evaluate(

@@ -14,11 +14,12 @@ Customer levels: C3, C三, 西三级 and the tolerance words (稳健型 = C3; th
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from verifier.checks.speech_confirmation import evaluate_all, evidence_of
 from verifier.phrase_match import find_phrase
 from verifier.report import CheckResult, fmt_time
-from verifier.textnorm import CUSTOMER_LEVEL_WORDS, normalize, risk_level_mentions
+from verifier.textnorm import CUSTOMER_LEVEL_WORDS, normalize, pinyin_tokens, risk_level_mentions
 
 ID = "speech.risk_level"
 SEVERITY = "critical"
@@ -28,8 +29,11 @@ LOOKBACK = 16  # characters before a level searched for whose level it is
 _PRODUCT = re.compile(r"产品|基金|保险|本款|这款|该款|此款|这个款")
 _CUSTOMER = re.compile(r"您|承受能力|评估|客户")
 # "与您的风险承受能力相匹配" said to a customer below the product's level is untrue.
-_MATCH_CLAIM = re.compile(r"相匹配|匹配|相符|适合您")
+# Matched by sound: whisper writes 相匹配 as 相比配 (pi pei / bi pei).
+_MATCH_CLAIM_SOUNDS = (("pi", "pei"), ("bi", "pei"), ("xiang", "fu"), ("shi", "he", "nin"))
 _NEGATED = re.compile(r"[不未非没无]")
+# What makes a sentence the mismatch warning rather than a claim that it matches.
+_MISMATCH_CUE = re.compile(r"低于|高于|超出|超过|不匹配|不相匹配|不符|不适合")
 
 
 def _threshold(ctx, key, default):
@@ -145,6 +149,45 @@ def _customer_item(ctx, heard: list[dict], customer: int | None) -> dict | None:
     return item
 
 
+def match_claims(norm: str) -> list[tuple[int, int]]:
+    """Where a normalised text says "matches" (匹配, 相符, 适合您; also as whisper's
+    homophones), not negated (不相匹配), as (start, end) character spans."""
+    tokens = pinyin_tokens(norm)
+    sounds = [t[0] for t in tokens]
+    out = []
+    for seq in _MATCH_CLAIM_SOUNDS:
+        n = len(seq)
+        for i in range(len(sounds) - n + 1):
+            if tuple(sounds[i : i + n]) == seq:
+                a, b = tokens[i][1], tokens[i + n - 1][2]
+                if not _NEGATED.search(norm[max(0, a - 3) : a]):
+                    out.append((a, b))
+    return sorted(out)
+
+
+def _claims_match(heard: str) -> str | None:
+    """The un-negated claim that the product matches the customer's tolerance in a
+    normalised window (与您的风险承受能力相匹配), if any."""
+    if not heard or "承受能力" not in heard or _MISMATCH_CUE.search(heard):
+        return None
+    claims = match_claims(heard)
+    if not claims:
+        return None
+    a, b = claims[0]
+    return heard[max(0, a - 6) : b]
+
+
+def _better_question(ctx, q) -> str | None:
+    """The id of a script confirmation whose question matched the same words better."""
+    if not q.found:
+        return None
+    for _, conf, m in ctx.question_matches():
+        if (m.found and m.score > q.score and m.start_s < q.end_s
+                and q.start_s < m.end_s):
+            return conf.id
+    return None
+
+
 def _mismatch_items(ctx, customer: int, product: int) -> list[dict]:
     rule = ctx.ruleset.risk_mismatch
     found_score = float(ctx.threshold("speech", "found_score"))
@@ -159,6 +202,12 @@ def _mismatch_items(ctx, customer: int, product: int) -> list[dict]:
                         review_score=review_score,
                         speaker=None if phrase.speaker == "any" else phrase.speaker,
                         phrase_id=phrase.id)
+        claim = _claims_match(m.heard) if m.found else None
+        if claim:
+            # 本产品风险等级为R3级，与您的风险承受能力相匹配 sounds much like the warning
+            # 本产品风险等级高于您的风险承受能力 (fuzzy score 0.79), but says the opposite.
+            m = replace(m, found=False, near_miss=False,
+                        note=f"the best candidate claims a match ({claim!r}): not the warning")
         if m.found:
             decision, why = "pass", f"said at {fmt_time(m.start_s)}"
         elif m.near_miss:
@@ -180,6 +229,12 @@ def _mismatch_items(ctx, customer: int, product: int) -> list[dict]:
         for conf in rule.confirmations:
             q = find_phrase(ctx.transcript, conf.texts, found_score=found_score,
                             review_score=review_score, speaker="staff", phrase_id=conf.id)
+            other = _better_question(ctx, q)
+            if other is not None:
+                # 您是否仍然坚持购买本产品 scores 0.75 on 您是否确认自愿购买本产品…: the words
+                # heard are the script's own question, which matched them better.
+                q = replace(q, found=False, near_miss=False,
+                            note=f"the best candidate is the {other} question")
             pairs.append(("risk_mismatch", conf, q))
         for it in evaluate_all(ctx, pairs):
             it["check"] = "mismatch_confirmation"
@@ -189,9 +244,7 @@ def _mismatch_items(ctx, customer: int, product: int) -> list[dict]:
         if seg.speaker == "customer":
             continue
         norm = normalize(seg.text)
-        claims = [m for m in _MATCH_CLAIM.finditer(norm)
-                  if not _NEGATED.search(norm[max(0, m.start() - 3) : m.start()])]
-        if claims and "承受能力" in norm:
+        if match_claims(norm) and "承受能力" in norm:
             items.append({"check": "mismatch_claim", "id": "mismatch-claim", "heard": norm,
                           "start_s": seg.start_s, "end_s": seg.end_s, "decision": "review",
                           "why": f"{head}, yet the seller said it matches ({norm!r} at "
