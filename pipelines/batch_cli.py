@@ -2,17 +2,13 @@
 PREFECT_API_URL names one) and `dualrec batches` (what earlier runs did)."""
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-
-def _fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"dualrec: error: {message}", err=True)
-    return typer.Exit(code)
+from pipelines.store_cli import _echo_json, _fail, _store
 
 
 def render_batch(out: dict) -> str:
@@ -96,7 +92,7 @@ def register(app: typer.Typer) -> None:
         except PrefectServerError as exc:
             raise _fail(str(exc), 1)
         if as_json:
-            typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+            _echo_json(out)
         else:
             typer.echo(render_batch(out))
 
@@ -107,13 +103,12 @@ def register(app: typer.Typer) -> None:
                 as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
                 ) -> None:
         """The latest batch runs (or one run's files): when, where, what they found."""
-        from pipelines.store_cli import _store
         from storage import batches as b
 
         with _store(ctx) as store:
             out = b.get_run(store, batch_id) if batch_id else {"batches": b.list_runs(store, limit)}
         if as_json:
-            typer.echo(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+            _echo_json(out)
             return
         for run in ([out] if batch_id else out["batches"]):
             c = run["summary"] or {}

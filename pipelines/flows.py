@@ -182,7 +182,16 @@ def scan_inbox_task(inbox: str, min_age_s: float) -> list[dict]:
 @task(name="check-input", retry_condition_fn=_is_transient)
 def check_input(key: str, media: str, meta: str | None, ruleset: str | None = None,
                 branch: str | None = None) -> dict:
-    """Hash, sidecar, ruleset, and whether the store already has this result."""
+    """Hash, sidecar, ruleset, and whether the store already has this result. Bad
+    input is a result of this step (``problem``), not a failure of it."""
+    try:
+        return _check_input(key, media, meta, ruleset, branch)
+    except BadRecording as exc:
+        return {"problem": str(exc), "sha256": exc.sha256}
+
+
+def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
+                 branch: str | None) -> dict:
     from verifier.ruleset import RulesetError, RulesetLibrary, load_ruleset
     from verifier.sidecar import SidecarError, load_sidecar
     from storage.ingest import stored_result
@@ -195,7 +204,7 @@ def check_input(key: str, media: str, meta: str | None, ruleset: str | None = No
                            ("is a folder" if path.is_dir() else "does not exist"))
     sha, size = sha256_of_file(path)
     out = {"media": str(path), "meta": meta, "ruleset_file": ruleset, "sha256": sha,
-           "bytes": size}
+           "bytes": size, "problem": None}
     try:
         sc = load_sidecar(path, meta)
     except SidecarError as exc:
@@ -254,9 +263,10 @@ def store_task(key: str, checked: dict, report: dict | None) -> dict:
         with rt.store.session() as s:
             report = current_run(s, get_recording(s, checked["recording_id"])).report_json
     try:
-        return store_recording(rt.store, checked["media"], checked["meta"], report).to_dict()
-    except BadInput as exc:
-        raise BadRecording(str(exc), checked["sha256"]) from None
+        return {**store_recording(rt.store, checked["media"], checked["meta"],
+                                  report).to_dict(), "problem": None}
+    except BadInput as exc:  # e.g. another file already stored under this id
+        return {"problem": str(exc)}
 
 
 @task(name="draw-timeline")
@@ -296,6 +306,8 @@ def process_one(key: str, media: str, meta: str | None, rel: str,
     report = None  # the fresh report, when this run verifies
     try:
         checked = _with_retries(check_input, rt.settings)(key, media, meta, ruleset, branch)
+        if checked["problem"]:
+            raise BadRecording(checked["problem"], checked["sha256"])
         item.update(recording_id=checked["recording_id"], sha256=checked["sha256"],
                     branch_id=checked["branch_id"], staff_id=checked["staff_id"])
         stored = checked["stored"]
@@ -305,6 +317,8 @@ def process_one(key: str, media: str, meta: str | None, rel: str,
             if stored is None:
                 report = _with_retries(verify_media, rt.settings)(key, checked)
             result = _with_retries(store_task, rt.settings)(key, checked, report)
+            if result["problem"]:
+                raise BadRecording(result["problem"], checked["sha256"])
             item.update(outcome=result["status"], verdict=result["verdict"],
                         run_id=result["run_id"])
             for w in result.get("warnings") or []:

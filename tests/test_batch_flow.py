@@ -115,6 +115,16 @@ def test_batch_stores_good_and_bad_files_then_skips_them_all(tmp_path):
         assert check(store)["ok"]
     assert time.monotonic() - started < 60  # hashes only: no model was loaded
 
+    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
+    listed = subprocess.run([DUALREC, "batches", "--json"], capture_output=True, text=True,
+                            env=env, timeout=60)
+    runs_listed = json.loads(listed.stdout)["batches"]
+    assert [b["batch"] for b in runs_listed] == [second["batch"], out["batch"]]
+    assert runs_listed[0]["summary"]["skipped"] == 3 and runs_listed[0]["status"] == "finished"
+    one = json.loads(subprocess.run([DUALREC, "batches", out["batch"], "--json"],
+                                    capture_output=True, text=True, env=env, timeout=60).stdout)
+    assert {i["path"]: i["outcome"] for i in one["items"]}["broken-sidecar.mp4"] == "rejected"
+
 
 @pytest.mark.slow
 def test_a_batch_killed_at_any_point_then_rerun_stores_everything_exactly_once(tmp_path):
