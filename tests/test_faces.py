@@ -70,6 +70,21 @@ def test_third_person_is_reported_as_other(detector, astronaut_face):
     assert len(ff.roles) == 2 and len(ff.others) == 1
 
 
+def test_third_person_does_not_take_the_role_of_someone_absent(detector, astronaut_face):
+    # The customer leaves and someone stands between the seats: that is a third person
+    # (face.extra_person) and an absent customer (face.both_visible), not the customer.
+    customer = cv2.flip(astronaut_face, 1)
+    third = cv2.resize(astronaut_face, None, fx=0.8, fy=0.8)
+    both = scene((astronaut_face, 150, 200), (customer, 850, 200))
+    staff_and_third = scene((astronaut_face, 150, 200), (third, 540, 250))
+    frames = analyse_frames([(0.0, both)] + [(0.5 * k, staff_and_third) for k in range(1, 9)]
+                            + [(4.5, both)], detector)
+    assert [sorted(f.roles) for f in frames] == [["customer", "staff"]] + [["staff"]] * 8 + [
+        ["customer", "staff"]]
+    assert all(len(f.others) == 1 for f in frames[1:9])
+    assert frames[-1].roles["customer"].cx > 900 and not frames[-1].others
+
+
 # --- face.both_visible over synthetic observations -------------------------------------
 
 GOOD = Face(0, 0, 100, 100, 0.9, 40, 100, 120, None)

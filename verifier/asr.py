@@ -57,6 +57,51 @@ def loudness_per_second(audio: np.ndarray, start_s: float) -> list[tuple[float, 
     return [(round(start_s + i, 3), round(float(d), 1)) for i, d in enumerate(dbfs)]
 
 
+# Segment times with VAD on: faster-whisper maps a segment that starts (or ends) on
+# the boundary between two speech chunks to the far side of the silence between them
+# (SYSTRAN/faster-whisper#385), so a question said after 13 s of silence can come back
+# as a segment starting 13 s early. The chunk's own loudness puts the edges back.
+EDGE_FRAME_S = 0.05
+EDGE_ACTIVE_DB = 10.0    # a frame this far above the chunk's noise floor is sound
+EDGE_MIN_SILENCE_S = 1.5 # only silence at least this long is cut off a segment's edge
+EDGE_PAD_S = 0.2
+
+
+def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) -> list[Segment]:
+    """`segments` (on a clock where `audio` starts at `start_s`) with a long silence at
+    either edge cut off. The noise floor is the chunk's 10th percentile of 50 ms frame
+    loudness; sound is three frames in a row `EDGE_ACTIVE_DB` above it. A segment with
+    no sound at all is left as it is."""
+    hop = int(EDGE_FRAME_S * SAMPLE_RATE)
+    n = len(audio) // hop
+    if n < 3 or not segments:
+        return segments
+    frames = np.asarray(audio[: n * hop], np.float64).reshape(n, hop)
+    db = 20 * np.log10(np.maximum(np.sqrt(np.mean(frames ** 2, axis=1)), 1e-7))
+    loud = db > np.percentile(db, 10) + EDGE_ACTIVE_DB
+    steady = loud.copy()
+    steady[1:-1] = loud[:-2] & loud[1:-1] & loud[2:]
+    steady[[0, -1]] = False
+    out = []
+    for seg in segments:
+        a = max(0, int((seg.start_s - start_s) / EDGE_FRAME_S))
+        b = min(n, int(math.ceil((seg.end_s - start_s) / EDGE_FRAME_S)))
+        idx = np.flatnonzero(steady[a:b]) if b > a else np.zeros(0, int)
+        if idx.size == 0:
+            out.append(seg)
+            continue
+        first = start_s + (a + idx[0] - 1) * EDGE_FRAME_S   # the run's first frame
+        last = start_s + (a + idx[-1] + 2) * EDGE_FRAME_S   # the run's last frame's end
+        begin, end = seg.start_s, seg.end_s
+        if first - begin >= EDGE_MIN_SILENCE_S:
+            begin = first - EDGE_PAD_S
+        if end - last >= EDGE_MIN_SILENCE_S:
+            end = last + EDGE_PAD_S
+        out.append(Segment(round(begin, 3), round(end, 3), seg.text, seg.speaker)
+                   if (begin, end) != (seg.start_s, seg.end_s) else seg)
+    return out
+
+
 class Transcriber:
     def __init__(self, model: ResolvedModel, settings):
         t = settings.thresholds["speech"]
@@ -88,6 +133,7 @@ class Transcriber:
         step = max(self.chunk_s - self.overlap_s, 1.0)
         result = Transcription()
         out = result.segments
+        raw_end = -math.inf
         for i in range(max(1, math.ceil(duration_s / step))):
             start = i * step
             if i and start >= duration_s:
@@ -100,9 +146,11 @@ class Transcriber:
             skip = math.ceil(result.levels[-1][0] + 1 - (offset_s + start)) if result.levels else 0
             result.levels += loudness_per_second(audio[max(skip, 0) * SAMPLE_RATE:],
                                                  offset_s + start + max(skip, 0))
-            last_end = out[-1].end_s if out else -math.inf
-            for seg in self.transcribe_array(audio, offset_s + start, speaker):
-                # The overlap is transcribed twice; keep the earlier chunk's version.
-                if seg.start_s >= last_end - 0.05:
-                    out.append(seg)
+            # The overlap is transcribed twice; keep the earlier chunk's version
+            # (compared on whisper's own times, before the edges are tightened).
+            kept = [seg for seg in self.transcribe_array(audio, offset_s + start, speaker)
+                    if seg.start_s >= raw_end - 0.05]
+            if kept:
+                raw_end = kept[-1].end_s
+            out += tighten(kept, audio, offset_s + start)
         return result

@@ -133,33 +133,47 @@ class FaceDetector:
         return Face(x, y, w, h, float(row[14]), eye, sharp, bright, problem)
 
 
+# How far (a share of the frame's width) a face may be from where a role's person has
+# been for it to be that person. The seats are half the frame apart; someone standing
+# between them (a quarter away from each) is a third person, not whoever left a seat.
+ROLE_MAX_OFFSET = 0.2
+
+
 class RoleTracker:
     """Tells seller from customer by where they sit, following slow drift over time.
 
     In a 双录 booth the two sit on fixed sides of the camera; the configured side is the
     prior, and each role's anchor follows its face so a lean or a seat change does not
-    swap the roles.
+    swap the roles. A face further than `ROLE_MAX_OFFSET` of the width from a role's
+    anchor never takes that role: a third person does not stand in for someone absent.
     """
 
-    def __init__(self, width: int, staff_side: str = "left", follow: float = 0.2):
+    def __init__(self, width: int, staff_side: str = "left", follow: float = 0.2,
+                 max_offset: float = ROLE_MAX_OFFSET):
         left, right = 0.25 * width, 0.75 * width
         self.anchor = {"staff": left, "customer": right} if staff_side == "left" \
             else {"staff": right, "customer": left}
         self.follow = follow
+        self.max_offset = max_offset * width
 
     def assign(self, faces: list[Face]) -> tuple[dict[str, Face], list[Face]]:
         candidates = sorted((f for f in faces if f.identifiable), key=lambda f: -f.w * f.h)
-        roles: dict[str, Face] = {}
-        if len(candidates) >= 2:
-            a, b = candidates[0], candidates[1]
-            straight = abs(a.cx - self.anchor["staff"]) + abs(b.cx - self.anchor["customer"])
-            crossed = abs(b.cx - self.anchor["staff"]) + abs(a.cx - self.anchor["customer"])
-            roles = {"staff": a, "customer": b} if straight <= crossed \
-                else {"staff": b, "customer": a}
-        elif candidates:
-            f = candidates[0]
-            role = min(ROLES, key=lambda r: abs(f.cx - self.anchor[r]))
-            roles = {role: f}
+        # Every way of giving each role one face (or none) within reach of its anchor:
+        # the most roles filled, then the least total distance, then the larger faces.
+        best, best_key = {}, None
+        options = [None, *candidates]
+        for s in options:
+            for c in options:
+                if s is not None and s is c:
+                    continue
+                pick = {r: f for r, f in (("staff", s), ("customer", c)) if f is not None}
+                dist = [abs(f.cx - self.anchor[r]) for r, f in pick.items()]
+                if any(d > self.max_offset for d in dist):
+                    continue
+                key = (-len(pick), sum(dist), -sum(f.w * f.h for f in pick.values()))
+                if best_key is None or key < best_key:
+                    best, best_key = pick, key
+        roles: dict[str, Face] = best
         for role, f in roles.items():
             self.anchor[role] += self.follow * (f.cx - self.anchor[role])
         others = [f for f in candidates if all(f is not g for g in roles.values())]

@@ -129,7 +129,8 @@ def evaluate(transcript, conf, m: PhraseMatch, *, stage: str | None, window_s: f
                     answer_cue=t.answer.cue or None, decision=decision, why=why)
         return item
 
-    span = f"{window_s:.0f} s" if end == q_end + window_s else "before the next question"
+    span = (f"within {window_s:.0f} s after the question" if end == q_end + window_s
+            else "after the question and before the next one")
     fail = "fail" if conf.critical else "review"
     inferred = " (speaker inferred: one microphone)" if not channels else ""
     if by_role:
@@ -164,7 +165,7 @@ def evaluate(transcript, conf, m: PhraseMatch, *, stage: str | None, window_s: f
         return show(t, fail, f"answered only by the {who} ({t.who.reason}): "
                              "not the customer's confirmation")
     item["decision"] = fail
-    item["why"] = (f"no answer within {span} after the question "
+    item["why"] = (f"no answer {span} "
                    f"({fmt_time(q_end)}-{fmt_time(end)}): silence is not consent")
     return item
 

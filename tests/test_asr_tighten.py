@@ -1,0 +1,41 @@
+"""verifier.asr.tighten: segment edges that faster-whisper's VAD put on the far side of
+a long silence are moved back onto the sound (no speech model needed)."""
+import numpy as np
+
+from verifier.asr import SAMPLE_RATE, tighten
+from verifier.transcript import Segment
+
+
+def track(*parts):
+    """(seconds, loud?) pieces: room tone, or a 220 Hz tone for speech."""
+    rng = np.random.default_rng(3)
+    out = []
+    for secs, loud in parts:
+        n = int(secs * SAMPLE_RATE)
+        x = rng.normal(0, 0.002, n)
+        if loud:
+            x += 0.2 * np.sin(2 * np.pi * 220 * np.arange(n) / SAMPLE_RATE)
+        out.append(x)
+    return np.concatenate(out).astype(np.float32)
+
+
+def test_segment_starting_before_a_long_silence_starts_at_the_sound():
+    # sound 1-4 s, silence 4-17 s, sound 17-21 s; whisper put the second segment at 4 s
+    audio = track((1, False), (3, True), (13, False), (4, True), (1, False))
+    segs = [Segment(0.9, 4.0, "第一句", "staff"), Segment(4.0, 21.2, "第二句", "staff")]
+    first, second = tighten(segs, audio, 0.0)
+    assert first == segs[0]                       # nothing to cut: unchanged
+    assert 16.6 <= second.start_s <= 17.0 and second.end_s == 21.2
+    assert (second.text, second.speaker) == ("第二句", "staff")
+
+
+def test_trailing_silence_is_cut_and_times_follow_the_chunk_clock():
+    audio = track((0.5, False), (3, True), (6, False))
+    [seg] = tighten([Segment(100.4, 109.5, "一句", "unknown")], audio, start_s=100.0)
+    assert seg.start_s == 100.4 and 103.5 <= seg.end_s <= 103.9
+
+
+def test_short_pauses_and_silent_segments_are_left_alone():
+    audio = track((1, False), (2, True), (1.0, False), (2, True), (1, False))
+    segs = [Segment(1.0, 6.0, "两句", "unknown"), Segment(6.5, 7.0, "嗯", "unknown")]
+    assert tighten(segs, audio) == segs
