@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
               "speed-up on this machine"),
              ("rerun, everything skipped", f"{rerun['seconds']:.1f} s",
               "fixed cost of a batch: embedded Prefect server, store, hashing"),
-             ("verdicts", json.dumps(runs[2]["verdicts"]), "the same at both concurrencies")]
+             ("verdicts", "same", f"at both concurrencies: {json.dumps(runs[2]['verdicts'])}")]
     w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
     print()
     print("\n".join(f"{a:<{w0}}  {b:>{w1}}  {c}" for a, b, c in rows))
