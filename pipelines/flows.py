@@ -105,6 +105,16 @@ class Runtime:
     batch: str | None = None  # the batch run's key, None for a single recording
     timelines_dir: Path | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    _rulesets: Any = None
+
+    def rulesets(self):
+        """The ruleset folders, read once per run (not once per recording)."""
+        from verifier.ruleset import RulesetLibrary
+
+        with self.lock:
+            if self._rulesets is None:
+                self._rulesets = RulesetLibrary(self.settings.rulesets_dirs)
+            return self._rulesets
 
 
 def _batch_settings(settings, concurrency: int):
@@ -192,7 +202,7 @@ def check_input(key: str, media: str, meta: str | None, ruleset: str | None = No
 
 def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
                  branch: str | None) -> dict:
-    from verifier.ruleset import RulesetError, RulesetLibrary, load_ruleset
+    from verifier.ruleset import RulesetError, load_ruleset
     from verifier.sidecar import SidecarError, load_sidecar
     from storage.ingest import stored_result
     from storage.vault import sha256_of_file
@@ -213,10 +223,11 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
         raise BadRecording(f"sidecar: branch_id {sc.branch_id!r} is not this batch's "
                            f"branch {branch!r}: it belongs to another branch's inbox", sha)
     try:
-        rs = (load_ruleset(ruleset) if ruleset else RulesetLibrary(rt.settings.rulesets_dirs)
+        rs = (load_ruleset(ruleset) if ruleset else rt.rulesets()
               .select(sc.product_category, sc.product_risk_level, sc.ruleset))
     except RulesetError as exc:
         raise BadRecording(str(exc), sha) from None
+    out["ruleset_file"] = str(rs.source)  # verify-media reads just this one
     sidecar_sha = hashlib.sha256(Path(sc.source_path).read_bytes()).hexdigest()
     out.update(recording_id=sc.recording_id, branch_id=sc.branch_id, staff_id=sc.staff_id,
                ruleset={"id": rs.id, "version": rs.version}, sidecar_sha256=sidecar_sha)

@@ -179,3 +179,13 @@ def prefect_worker(api_url: str, pool: str, home: Path, queues: list[str] = (),
         yield proc
     finally:
         stop_process(proc)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """Flows called in this process run against Prefect's test harness (a temporary
+    Prefect server for the session)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -5,12 +5,9 @@ import json
 import pytest
 
 
-@pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+@pytest.fixture
+def harness(prefect_harness):
+    yield
 
 
 def test_retention_sweep_flow_purges_only_what_has_expired(harness, store, make_recording):
