@@ -6,6 +6,8 @@ may run at once; one worker per branch server polling its own queue. Deployments
 
 - `nightly-batch/nightly-batch-<ID>` per branch: the nightly batch over the branch's
   inbox, on the branch's queue, cron default "0 1 * * *" (Asia/Shanghai);
+- `verify-recording/verify-recording-<ID>` per branch, unscheduled: one recording on
+  demand (parameter `media`, a path on the branch server), on the branch's queue;
 - `retention-sweep/retention-sweep`: weekly, "0 3 * * 0", on the head office's queue.
 
 The deployment file (configs/deploy.example.yaml) is data; this module turns it into a
@@ -32,6 +34,7 @@ from verifier.yamlfile import load_yaml, validate
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NIGHTLY_ENTRYPOINT = "pipelines/flows.py:nightly_batch"
 RETENTION_ENTRYPOINT = "pipelines/flows.py:retention_sweep"
+VERIFY_ENTRYPOINT = "pipelines/flows.py:verify_recording"
 HEALTH_TIMEOUT_S = 10.0
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -104,6 +107,15 @@ class NightlySpec(BaseModel):
     entrypoint: str = NIGHTLY_ENTRYPOINT
 
 
+class OnDemandSpec(BaseModel):
+    """One unscheduled deployment per branch that verifies and stores one recording
+    when someone asks (`prefect deployment run ... --param media=PATH`)."""
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    entrypoint: str = VERIFY_ENTRYPOINT
+
+
 class RetentionSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -128,6 +140,7 @@ class DeploySpec(BaseModel):
     config: AbsPath | None = None
     job_variables: dict[str, Any] = Field(default_factory=dict)
     nightly_batch: NightlySpec = Field(default_factory=NightlySpec)
+    verify_recording: OnDemandSpec = Field(default_factory=OnDemandSpec)
     retention_sweep: RetentionSpec = Field(default_factory=RetentionSpec)
     branches: list[BranchSpec] = Field(min_length=1)
 
@@ -179,7 +192,7 @@ class DeploymentPlan:
     name: str
     entrypoint: str
     work_queue: str
-    cron: str
+    cron: str | None  # None: no schedule, runs only when asked
     timezone: str
     parameters: dict[str, Any]
     tags: list[str]
@@ -217,6 +230,7 @@ class Plan:
 def make_plan(spec: DeploySpec, api_url: str | None = None) -> Plan:
     source = (spec.source or REPO_ROOT).resolve()
     for entry in (spec.nightly_batch.entrypoint,
+                  *([spec.verify_recording.entrypoint] if spec.verify_recording.enabled else []),
                   *([spec.retention_sweep.entrypoint] if spec.retention_sweep.enabled else [])):
         file, _, func = entry.partition(":")
         if not func or not (source / file).is_file():
@@ -241,6 +255,16 @@ def make_plan(spec: DeploySpec, api_url: str | None = None) -> Plan:
             description=f"Nightly batch of branch {b.id}: verify and store every "
                         f"recording in {b.inbox}.",
             job_variables={**spec.job_variables, **b.job_variables}))
+    if spec.verify_recording.enabled:
+        for b in spec.branches:
+            deployments.append(DeploymentPlan(
+                flow_name="verify-recording", name=f"verify-recording-{b.id}",
+                entrypoint=spec.verify_recording.entrypoint, work_queue=queue_of(b),
+                cron=None, timezone=spec.timezone, parameters=dict(common),
+                tags=["dualrec", "verify-recording", f"branch:{b.id}"],
+                description=f"One recording of branch {b.id} on demand: verify and store "
+                            "it (parameter media: its path on the branch server).",
+                job_variables={**spec.job_variables, **b.job_variables}))
     r = spec.retention_sweep
     if r.enabled:
         queues.append(QueuePlan(r.work_queue, r.concurrency_limit,
@@ -344,7 +368,8 @@ def apply_plan(plan: Plan) -> Plan:
                                   f"{d.flow_name!r}")
             runner = f.to_deployment(
                 name=d.name,
-                schedules=[Cron(d.cron, timezone=d.timezone, slug=f"{d.name}-cron")],
+                schedules=([Cron(d.cron, timezone=d.timezone, slug=f"{d.name}-cron")]
+                           if d.cron else []),
                 parameters=d.parameters, description=d.description, tags=d.tags,
                 version=__version__, work_pool_name=plan.work_pool,
                 work_queue_name=d.work_queue, job_variables=dict(d.job_variables))
@@ -370,7 +395,8 @@ def render(plan: Plan, dry_run: bool) -> str:
         lines.append(f"  work queue {q.name}: concurrency limit {q.concurrency_limit}"
                      f"{_st(q.status)}")
     for d in plan.deployments:
-        lines.append(f"  deployment {d.full_name}: cron '{d.cron}' {d.timezone}, queue "
+        when = f"cron '{d.cron}' {d.timezone}" if d.cron else "on demand"
+        lines.append(f"  deployment {d.full_name}: {when}, queue "
                      f"{d.work_queue}, parameters {d.parameters}{_st(d.status)}")
     lines.append("workers (PREFECT_API_URL pointing at this server):")
     for q in plan.queues:

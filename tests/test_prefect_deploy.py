@@ -82,6 +82,7 @@ def test_deploy_needs_a_reachable_server_and_says_so_in_one_line(tmp_path):
     assert plan["dry_run"] is True and plan["work_pool"]["name"] == "p"
     assert [d["name"] for d in plan["deployments"]] == [
         "nightly-batch/nightly-batch-BR001", "nightly-batch/nightly-batch-BR002",
+        "verify-recording/verify-recording-BR001", "verify-recording/verify-recording-BR002",
         "retention-sweep/retention-sweep"]
     assert [(q["name"], q["concurrency_limit"]) for q in plan["work_queues"]] == [
         ("branch-BR001", 1), ("branch-BR002", 2), ("head-office", 1)]
@@ -120,10 +121,12 @@ def test_the_example_deployment_file_plans_every_branch():
     plan = make_plan(load_deploy_file(REPO / "configs" / "deploy.example.yaml"))
     assert [d.full_name for d in plan.deployments] == [
         "nightly-batch/nightly-batch-BR001", "nightly-batch/nightly-batch-BR002",
+        "verify-recording/verify-recording-BR001", "verify-recording/verify-recording-BR002",
         "retention-sweep/retention-sweep"]
-    assert [(d.cron, d.timezone) for d in plan.deployments] == [
-        ("0 1 * * *", "Asia/Shanghai"), ("30 1 * * *", "Asia/Shanghai"),
-        ("0 3 * * 0", "Asia/Shanghai")]
+    assert [(d.cron, d.work_queue) for d in plan.deployments] == [
+        ("0 1 * * *", "branch-BR001"), ("30 1 * * *", "branch-BR002"),
+        (None, "branch-BR001"), (None, "branch-BR002"), ("0 3 * * 0", "head-office")]
+    assert {d.timezone for d in plan.deployments} == {"Asia/Shanghai"}
     assert plan.deployments[0].parameters == {"inbox": "/srv/dualrec/inbox", "branch": "BR001",
                                               "concurrency": 2}
     assert plan.source == str(REPO)
@@ -182,6 +185,10 @@ def test_deploy_creates_the_pool_queues_and_scheduled_deployments(prefect_api, t
             # the worker runs the flow from the dualrec installation
             assert d.pull_steps == [{"prefect.deployments.steps.set_working_directory":
                                      {"directory": str(REPO)}}]
+        for branch in ("BR001", "BR002"):  # one recording on demand: no schedule
+            d = client.read_deployment_by_name(f"verify-recording/verify-recording-{branch}")
+            assert d.work_queue_name == f"branch-{branch}" and d.schedules == []
+            assert d.entrypoint == "pipelines/flows.py:verify_recording"
 
 
 def _wait_final(client, run_ids, timeout: float, worker) -> list:
@@ -243,6 +250,17 @@ def test_a_branch_worker_runs_the_nightly_batch_into_the_store(prefect_api, tmp_
                                parameters={"dry_run": True}, timeout=0)
         [swept] = _wait_final(client, [sweep.id], 90, worker)
         assert swept.state_name == "Completed", swept.state.message
+
+        # one recording on demand, on the branch's own worker
+        one = tmp_path / "on-demand"
+        one.mkdir()
+        for ext in (".mp4", ".json"):
+            shutil.copy2(DEMO / f"demo-forbidden-promise{ext}", one / f"demo-forbidden-promise{ext}")
+        asked = run_deployment("verify-recording/verify-recording-BR001", timeout=0,
+                               parameters={"media": str(one / "demo-forbidden-promise.mp4")})
+        [done] = _wait_final(client, [asked.id], RUN_TIMEOUT_S, worker)
+        assert done.state_name == "Completed", done.state.message
+        names = names + ["demo-forbidden-promise"]
 
         # no worker polls BR002's queue: its run waits there
         assert client.read_flow_run(other.id).state.is_scheduled()  # Scheduled or Late
