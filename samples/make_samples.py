@@ -57,6 +57,16 @@ def _write_wav(path: Path, audio: np.ndarray) -> None:
         w.writeframes(pcm.tobytes())
 
 
+def _write_wav_channels(path: Path, audio: np.ndarray) -> None:
+    """(samples, channels) float audio as interleaved 16-bit PCM."""
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(audio.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(AUDIO_RATE)
+        w.writeframes(np.ascontiguousarray(pcm).tobytes())
+
+
 def _room_tone(n: int, seed: int, level: float) -> np.ndarray:
     """Faint low-passed noise, so silence sounds like a quiet room, not digital zero."""
     rng = np.random.default_rng(seed)
@@ -76,11 +86,71 @@ def _tts_cached(text: str, voice: str, cache: Path, engine: str) -> Path:
     return out
 
 
+def _noise(n: int, seed: int, dbfs: float) -> np.ndarray:
+    """Branch-lobby background: pink (1/f) noise with a slow swell, at `dbfs` RMS."""
+    rng = np.random.default_rng(seed)
+    spec = np.fft.rfft(rng.normal(0.0, 1.0, n))
+    f = np.fft.rfftfreq(n, 1.0 / AUDIO_RATE)
+    spec /= np.sqrt(np.maximum(f, 20.0))
+    pink = np.fft.irfft(spec, n)
+    t = np.arange(n) / AUDIO_RATE
+    pink *= 1.0 + 0.3 * np.sin(2 * np.pi * t / 7.3 + rng.uniform(0, 2 * np.pi))
+    pink = pink / (np.sqrt(np.mean(pink ** 2)) + 1e-12) * 10 ** (dbfs / 20.0)
+    return pink.astype(np.float32)
+
+
+def _speech_clips(lines: Sequence[tuple[str, str]], cache: Path, engine: str, pause_s: float,
+                  lead_in_s: float, extra_pause: dict[int, float] | None
+                  ) -> tuple[list[tuple[int, np.ndarray]], list[dict], int]:
+    """Each line's speech and the sample it starts at; the timing; the end sample."""
+    extra_pause = extra_pause or {}
+    pos = int(lead_in_s * AUDIO_RATE)
+    clips, timing = [], []
+    for i, (spk, text) in enumerate(lines):
+        if i:
+            pos += int(pause_s * AUDIO_RATE)
+        pos += int(extra_pause.get(i, 0.0) * AUDIO_RATE)
+        speech = _read_wav(_tts_cached(text, spk, cache, engine))
+        if spk == "customer":
+            speech = speech * 0.9  # the customer sits further from the microphone
+        timing.append({"index": i, "speaker": spk, "text": text,
+                       "start_s": round(pos / AUDIO_RATE, 3),
+                       "end_s": round((pos + len(speech)) / AUDIO_RATE, 3)})
+        clips.append((pos, speech))
+        pos += len(speech)
+    return clips, timing, pos
+
+
+def _check_lines(lines: Sequence[tuple[str, str]]) -> None:
+    for spk, _ in lines:
+        if spk not in ("staff", "customer"):
+            raise ValueError(f"speaker must be 'staff' or 'customer', not {spk!r}")
+
+
+def line_times(lines: Sequence[tuple[str, str]], *, pause_s: float = 0.6, lead_in_s: float = 1.0,
+               extra_pause: dict[int, float] | None = None, cache_dir: Path | None = None,
+               engine: str = "auto") -> list[dict]:
+    """When each line will be said in ``make_recording`` with the same arguments (on the
+    audio's clock), without rendering anything: for placing scene events on lines."""
+    _check_lines(lines)
+    with tempfile.TemporaryDirectory(prefix="dualrec-sample-") as tmpd:
+        cache = Path(cache_dir) if cache_dir else Path(tmpd)
+        cache.mkdir(parents=True, exist_ok=True)
+        return _speech_clips(lines, cache, engine, pause_s, lead_in_s, extra_pause)[1]
+
+
 # --------------------------------------------------------------------------- video
 
 
 def _in_any(t: float, intervals: Iterable[Interval]) -> bool:
     return any(a <= t < b for a, b in intervals)
+
+
+def _light_at(t: float, light: float, changes: Sequence[tuple[float, float, float]]) -> float:
+    for a, b, level in changes:
+        if a <= t < b:
+            return level
+    return light
 
 
 def make_recording(
@@ -102,27 +172,52 @@ def make_recording(
     engine: str = "auto",
     cache_dir: Path | None = None,
     crf: int = 30,
+    layout: SceneLayout | None = None,
+    third_present: Sequence[Interval] = (),
+    light: float = 1.0,
+    light_changes: Sequence[tuple[float, float, float]] = (),
+    extra_pause: dict[int, float] | None = None,
+    noise_dbfs: float | None = None,
+    gain_db: float = 0.0,
+    stereo_bleed: float | None = None,
+    audio_out: Path | None = None,
+    audio_offset_s: float = 0.0,
+    video_extra_s: float = 0.0,
 ) -> dict:
     """Render a 双录 recording: speech for each line, both people on screen.
 
     ``lines``: ``(speaker, text)`` with speaker ``"staff"`` or ``"customer"``; they are
-    spoken one after another, ``pause_s`` apart, after ``lead_in_s`` of room tone and
-    followed by ``tail_s``. ``customer_absent`` / ``staff_absent``: ``(start_s, end_s)``
-    intervals during which that person is out of the frame (an empty chair shows).
+    spoken one after another, ``pause_s`` apart (plus ``extra_pause[i]`` seconds before
+    line i), after ``lead_in_s`` of room tone and followed by ``tail_s``.
+    ``customer_absent`` / ``staff_absent``: ``(start_s, end_s)`` intervals during which
+    that person is out of the frame (an empty chair shows); ``third_present``: intervals
+    with a third person standing between them. ``light``: the room's brightness
+    (1.0 as lit), ``light_changes``: ``(start_s, end_s, light)`` stretches lit otherwise.
+    ``layout``: the people's sizes and places (default ``SceneLayout(width, height)``).
     ``osd_start``: burn a camera date/time overlay starting at this time.
     ``cache_dir``: keep synthesised lines between calls (default: a temp dir).
 
+    Sound: ``noise_dbfs`` adds branch-lobby background noise at that RMS level;
+    ``gain_db`` scales the whole mix; ``stereo_bleed``: two microphones, the seller on
+    channel 0 and the customer on channel 1, each hearing the other at this gain
+    (e.g. 0.05), instead of one mono microphone. ``audio_out``: the sound goes to this
+    separate file (format by its suffix) and the video has none; the sound starts
+    ``audio_offset_s`` into the video. ``video_extra_s``: the picture goes on this
+    much longer than the sound.
+
     Returns ``{"path", "duration_s", "width", "height", "fps", "n_frames", "tts_engine",
     "lines": [{"index", "speaker", "text", "start_s", "end_s"}], "customer_absent",
-    "staff_absent"}``; times are seconds from the start of the file.
+    "staff_absent"}`` (plus ``"audio_path"``, ``"audio_offset_s"`` with ``audio_out``);
+    times are seconds from the start of the video.
     """
     out_mp4 = Path(out_mp4)
     out_mp4.parent.mkdir(parents=True, exist_ok=True)
     if not shutil.which("ffmpeg"):
         raise RuntimeError("ffmpeg is required")
-    for spk, _ in lines:
-        if spk not in ("staff", "customer"):
-            raise ValueError(f"speaker must be 'staff' or 'customer', not {spk!r}")
+    _check_lines(lines)
+    offset = float(audio_offset_s) if audio_out is not None else 0.0
+    if offset < 0:
+        raise ValueError("audio_offset_s must be >= 0 (the sound starts after the video)")
 
     with tempfile.TemporaryDirectory(prefix="dualrec-sample-") as tmpd:
         tmp = Path(tmpd)
@@ -130,52 +225,72 @@ def make_recording(
         cache.mkdir(parents=True, exist_ok=True)
 
         # 1. audio: lead-in, lines separated by pauses, tail; room tone underneath
-        pieces: list[np.ndarray] = [np.zeros(int(lead_in_s * AUDIO_RATE), np.float32)]
-        pos = len(pieces[0])
-        timing = []
-        for i, (spk, text) in enumerate(lines):
-            if i:
-                gap = np.zeros(int(pause_s * AUDIO_RATE), np.float32)
-                pieces.append(gap)
-                pos += len(gap)
-            speech = _read_wav(_tts_cached(text, spk, cache, engine))
-            if spk == "customer":
-                speech = speech * 0.9  # the customer sits further from the microphone
-            timing.append({"index": i, "speaker": spk, "text": text,
-                           "start_s": round(pos / AUDIO_RATE, 3),
-                           "end_s": round((pos + len(speech)) / AUDIO_RATE, 3)})
-            pieces.append(speech)
-            pos += len(speech)
-        pieces.append(np.zeros(int(tail_s * AUDIO_RATE), np.float32))
-        audio = np.concatenate(pieces)
-        audio = audio + _room_tone(len(audio), seed, room_tone)
+        clips, timing, end = _speech_clips(lines, cache, engine, pause_s, lead_in_s, extra_pause)
+        n = end + int(tail_s * AUDIO_RATE)
+        tracks = {"staff": np.zeros(n, np.float32), "customer": np.zeros(n, np.float32)}
+        for (pos, speech), line in zip(clips, timing):
+            tracks[line["speaker"]][pos:pos + len(speech)] += speech
+        if stereo_bleed is None:
+            channels = [tracks["staff"] + tracks["customer"]]
+        else:
+            channels = [tracks["staff"] + np.float32(stereo_bleed) * tracks["customer"],
+                        tracks["customer"] + np.float32(stereo_bleed) * tracks["staff"]]
+        for k in range(len(channels)):
+            channels[k] = channels[k] + _room_tone(n, seed + k, room_tone)
+            if noise_dbfs is not None:
+                channels[k] = channels[k] + _noise(n, seed + 100 + k, noise_dbfs)
+            if gain_db:
+                channels[k] = channels[k] * np.float32(10 ** (gain_db / 20.0))
         wav = tmp / "audio.wav"
-        _write_wav(wav, audio)
-        duration = len(audio) / AUDIO_RATE
+        if len(channels) == 1:
+            _write_wav(wav, channels[0])
+        else:
+            _write_wav_channels(wav, np.stack(channels, axis=1))
+        duration = n / AUDIO_RATE
+        if offset:
+            for line in timing:
+                line["start_s"] = round(line["start_s"] + offset, 3)
+                line["end_s"] = round(line["end_s"] + offset, 3)
+        video_s = offset + duration + video_extra_s
+
+        ac = str(len(channels))
+        bitexact = ["-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact"]
+        if audio_out is not None:
+            audio_out = Path(audio_out)
+            audio_out.parent.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-ac", ac,
+                            "-ar", str(AUDIO_RATE), "-map_metadata", "-1", *bitexact,
+                            str(audio_out)], check=True, capture_output=True)
 
         # 2. video frames piped to ffmpeg, muxed with the audio
-        n_frames = int(math.ceil(duration * fps))
-        renderer = SceneRenderer(n_frames, fps, SceneLayout(width=width, height=height),
+        n_frames = int(math.ceil(video_s * fps))
+        renderer = SceneRenderer(n_frames, fps, layout or SceneLayout(width=width, height=height),
                                  seed=seed, osd_start=osd_start, osd_label=osd_label)
         cmd = [
             "ffmpeg", "-y", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-            "-i", str(wav),
-            "-map", "0:v", "-map", "1:a",
+        ]
+        if audio_out is None:
+            cmd += ["-i", str(wav), "-map", "0:v", "-map", "1:a"]
+        else:
+            cmd += ["-map", "0:v"]
+        cmd += [
             "-c:v", "libx264", "-preset", "veryfast", "-crf", str(crf), "-g", str(2 * fps),
             "-pix_fmt", "yuv420p",
-            "-c:a", "aac", "-b:a", "48k", "-ac", "1", "-ar", str(AUDIO_RATE),
-            "-map_metadata", "-1", "-fflags", "+bitexact", "-flags:v", "+bitexact", "-flags:a", "+bitexact",
-            "-movflags", "+faststart",
-            str(out_mp4),
         ]
+        if audio_out is None:
+            cmd += ["-c:a", "aac", "-b:a", "48k" if ac == "1" else "96k", "-ac", ac,
+                    "-ar", str(AUDIO_RATE)]
+        cmd += ["-map_metadata", "-1", *bitexact, "-movflags", "+faststart", str(out_mp4)]
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdin is not None
         try:
             for i in range(n_frames):
                 t = i / fps
                 frame = renderer.frame(i, staff_present=not _in_any(t, staff_absent),
-                                       customer_present=not _in_any(t, customer_absent))
+                                       customer_present=not _in_any(t, customer_absent),
+                                       third_present=_in_any(t, third_present),
+                                       light=_light_at(t, light, light_changes))
                 proc.stdin.write(frame.tobytes())
             proc.stdin.close()
         except BrokenPipeError:
@@ -184,9 +299,9 @@ def make_recording(
         if proc.wait() != 0:
             raise RuntimeError(f"ffmpeg failed: {err.strip()}")
 
-    return {
+    info = {
         "path": str(out_mp4),
-        "duration_s": round(duration, 3),
+        "duration_s": round(video_s if audio_out is not None or video_extra_s else duration, 3),
         "width": width,
         "height": height,
         "fps": fps,
@@ -196,6 +311,10 @@ def make_recording(
         "customer_absent": [list(map(float, iv)) for iv in customer_absent],
         "staff_absent": [list(map(float, iv)) for iv in staff_absent],
     }
+    if audio_out is not None:
+        info["audio_path"] = str(audio_out)
+        info["audio_offset_s"] = offset
+    return info
 
 
 # --------------------------------------------------------------------------- sidecar

@@ -11,7 +11,9 @@ finds real faces:
   a dark red sweater, a warmer and dimmer colour grade and thin glasses, so it is
   visibly another person to the eye. Both faces come from one photograph, so a
   face-recognition model would call them the same person: the demos exercise face
-  presence, not identity matching.
+  presence, not identity matching;
+* a third person when asked for (a visitor standing behind the desk between the
+  two): the customer's styling, not mirrored, in a grey jacket.
 
 The office is drawn with OpenCV primitives (wall, window with blinds, a poster, a
 clock, a desk with papers, an empty chair when someone has left) and a camera OSD
@@ -79,8 +81,11 @@ class Sprite:
     face_y: float
 
 
-@functools.lru_cache(maxsize=4)
+@functools.lru_cache(maxsize=12)
 def person_sprite(role: str, scale: float) -> Sprite:
+    """``role``: ``staff`` (navy suit, tie, badge), ``customer`` (mirrored, red sweater,
+    dark hair, glasses) or ``visitor`` (a third person: the customer's styling in a grey
+    jacket, not mirrored)."""
     img, mask = _astronaut_and_mask()
     h, w = img.shape[:2]
     hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
@@ -110,7 +115,8 @@ def person_sprite(role: str, scale: float) -> Sprite:
     out = (neck_col * a + out * (1 - a)).astype(np.uint8)
     # clothes: flat cloth colour with a soft top-to-bottom shading
     shade = 0.95 - 0.25 * np.clip((yy - 190) / 160.0, 0, 1) + 0.05 * np.cos((xx - 219) / 60.0)
-    colour = np.array([92, 52, 32] if role == "staff" else [48, 40, 120], np.float32)  # navy | dark red
+    colour = np.array({"staff": [92, 52, 32], "visitor": [96, 104, 100]}.get(role, [48, 40, 120]),
+                      np.float32)  # navy | grey | dark red
     cloth = np.clip(colour * shade[..., None], 0, 255)
     a = soft(body)
     out = (cloth * a + out * (1 - a)).astype(np.uint8)
@@ -253,6 +259,10 @@ class SceneLayout:
     staff_face: tuple[float, float] = (0.25, 0.36)  # face centre, fraction of width/height
     customer_face: tuple[float, float] = (0.75, 0.39)
     jitter_px: float = 3.0
+    # A third person (``SceneRenderer.frame(third_present=True)``): standing behind the
+    # desk between the two, a little further from the camera.
+    third_scale: float = 0.72
+    third_face: tuple[float, float] = (0.5, 0.30)
 
 
 class SceneRenderer:
@@ -271,6 +281,11 @@ class SceneRenderer:
         self.j_cust = _jitter_track(n_frames, fps, rng, self.lay.jitter_px * self.s)
         self.osd_start = osd_start
         self.osd_label = osd_label
+        # The third person's sway has a generator of its own, so the two people's
+        # tracks (and every frame without a third person) stay as they were.
+        self.j_third = _jitter_track(n_frames, fps, np.random.default_rng(seed + 1),
+                                     self.lay.jitter_px * self.s)
+        self._third: Sprite | None = None
 
     def _origin(self, sp: Sprite, face: tuple[float, float]) -> tuple[int, int]:
         return (int(round(face[0] * self.lay.width - sp.face_x)), int(round(face[1] * self.lay.height - sp.face_y)))
@@ -283,7 +298,11 @@ class SceneRenderer:
             "customer": (self.lay.customer_face[0] * self.lay.width + self.j_cust[j, 0], self.lay.customer_face[1] * self.lay.height + self.j_cust[j, 1]),
         }
 
-    def frame(self, i: int, staff_present: bool = True, customer_present: bool = True) -> np.ndarray:
+    def frame(self, i: int, staff_present: bool = True, customer_present: bool = True,
+              third_present: bool = False, light: float = 1.0) -> np.ndarray:
+        """Frame i. ``third_present``: a third person stands between the two.
+        ``light``: the room's brightness (1.0 as lit; 0.3 a dark room), applied to the
+        picture before the camera's date/time overlay, which stays legible."""
         f = self.bg.copy()
         j = min(i, len(self.j_staff) - 1)
         s = self.s
@@ -292,6 +311,11 @@ class SceneRenderer:
             _draw_chair(f, int(self.lay.customer_face[0] * self.lay.width), chair_top, s)
         if not staff_present:
             _draw_chair(f, int(self.lay.staff_face[0] * self.lay.width), chair_top, s)
+        if third_present:
+            if self._third is None:
+                self._third = person_sprite("visitor", self.lay.third_scale * s)
+            x, y = self._origin(self._third, self.lay.third_face)
+            _paste(f, self._third, x + int(self.j_third[j, 0]), y + int(self.j_third[j, 1]))
         if customer_present:
             x, y = self._origin(self.customer, self.lay.customer_face)
             _paste(f, self.customer, x + int(self.j_cust[j, 0]), y + int(self.j_cust[j, 1]))
@@ -299,6 +323,8 @@ class SceneRenderer:
             x, y = self._origin(self.staff, self.lay.staff_face)
             _paste(f, self.staff, x + int(self.j_staff[j, 0]), y + int(self.j_staff[j, 1]))
         _draw_desk(f, s)
+        if light != 1.0:
+            f = np.clip(f.astype(np.float32) * light + 0.5, 0, 255).astype(np.uint8)
         if self.osd_start is not None:
             ts = (self.osd_start + timedelta(seconds=i / self.fps)).strftime("%Y-%m-%d %H:%M:%S")
             # bottom-right corner, over the desk, clear of both faces

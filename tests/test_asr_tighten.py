@@ -7,14 +7,15 @@ from verifier.transcript import Segment
 
 
 def track(*parts):
-    """(seconds, loud?) pieces: room tone, or a 220 Hz tone for speech."""
+    """(seconds, loudness) pieces: room tone, plus a 220 Hz tone of that amplitude for
+    speech (True: 0.2)."""
     rng = np.random.default_rng(3)
     out = []
     for secs, loud in parts:
         n = int(secs * SAMPLE_RATE)
         x = rng.normal(0, 0.002, n)
         if loud:
-            x += 0.2 * np.sin(2 * np.pi * 220 * np.arange(n) / SAMPLE_RATE)
+            x += (0.2 if loud is True else loud) * np.sin(2 * np.pi * 220 * np.arange(n) / SAMPLE_RATE)
         out.append(x)
     return np.concatenate(out).astype(np.float32)
 
@@ -39,3 +40,15 @@ def test_short_pauses_and_silent_segments_are_left_alone():
     audio = track((1, False), (2, True), (1.0, False), (2, True), (1, False))
     segs = [Segment(1.0, 6.0, "两句", "unknown"), Segment(6.5, 7.0, "嗯", "unknown")]
     assert tighten(segs, audio) == segs
+
+
+def test_the_other_person_heard_faintly_is_not_this_segments_voice():
+    # Two microphones: on the seller's channel the customer's 3 s answer is heard 26 dB
+    # down between the seller's question and the next one; whisper started the next
+    # question's segment at the end of the first.
+    audio = track((1, False), (4, True), (0.6, False), (3, 0.01), (0.6, False), (4, True),
+                  (1, False))
+    segs = [Segment(0.9, 5.0, "第一问", "staff"), Segment(5.0, 13.3, "第二问", "staff")]
+    first, second = tighten(segs, audio)
+    assert first == segs[0]
+    assert 8.8 <= second.start_s <= 9.3 and second.end_s == 13.3

@@ -167,6 +167,21 @@ def test_two_channels_answer_repeating_the_question_words_is_the_customers(setti
     assert items["understood-risk"]["decision"] == "fail"
 
 
+def test_echo_words_must_be_what_the_seller_said_at_that_time(settings):
+    # The answer repeats the first question's words; the seller's next segment (the
+    # second question, its start put early by whisper) covers the answer's time. The
+    # words are in the first question, which only touches the answer: no echo.
+    segs = talk(*SCRIPT, ("staff", Q_READ))
+    q = segs[-1]
+    segs += [Segment(q.end_s - 0.3, q.end_s + 2.7, "是的，我已经阅读并理解", "customer"),
+             Segment(q.end_s, q.end_s + 7.5, Q_BUY, "staff"),
+             Segment(q.end_s + 7.8, q.end_s + 9.8, "是的，我确认购买", "customer")]
+    result = speech_confirmation.run(ctx_for(settings, segs))
+    items = {i["id"]: i for i in result.items}
+    assert items["understood-risk"]["decision"] == "pass", items["understood-risk"]
+    assert result.status == "pass", result.message
+
+
 def test_next_question_segment_starting_at_this_ones_end_closes_the_window(settings):
     # One microphone, the customer silent after the first question: whisper gives the
     # next question a segment that starts where the first one ends (the silence is put

@@ -62,7 +62,10 @@ def loudness_per_second(audio: np.ndarray, start_s: float) -> list[tuple[float, 
 # (SYSTRAN/faster-whisper#385), so a question said after 13 s of silence can come back
 # as a segment starting 13 s early. The chunk's own loudness puts the edges back.
 EDGE_FRAME_S = 0.05
-EDGE_ACTIVE_DB = 10.0    # a frame this far above the chunk's noise floor is sound
+EDGE_ACTIVE_DB = 10.0    # a frame this far above the chunk's noise floor is sound,
+EDGE_VOICE_DB = 20.0     # and at most this far below the segment's loud frames (the
+                         # other person heard faintly on a two-microphone channel is not
+                         # this segment's voice)
 EDGE_MIN_SILENCE_S = 1.5 # only silence at least this long is cut off a segment's edge
 EDGE_PAD_S = 0.2
 
@@ -70,23 +73,28 @@ EDGE_PAD_S = 0.2
 def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) -> list[Segment]:
     """`segments` (on a clock where `audio` starts at `start_s`) with a long silence at
     either edge cut off. The noise floor is the chunk's 10th percentile of 50 ms frame
-    loudness; sound is three frames in a row `EDGE_ACTIVE_DB` above it. A segment with
-    no sound at all is left as it is."""
+    loudness; the segment's voice is three frames in a row `EDGE_ACTIVE_DB` above it and
+    within `EDGE_VOICE_DB` of the segment's loud frames (its 90th percentile). A segment
+    with no voice at all is left as it is."""
     hop = int(EDGE_FRAME_S * SAMPLE_RATE)
     n = len(audio) // hop
     if n < 3 or not segments:
         return segments
     frames = np.asarray(audio[: n * hop], np.float64).reshape(n, hop)
     db = 20 * np.log10(np.maximum(np.sqrt(np.mean(frames ** 2, axis=1)), 1e-7))
-    loud = db > np.percentile(db, 10) + EDGE_ACTIVE_DB
-    steady = loud.copy()
-    steady[1:-1] = loud[:-2] & loud[1:-1] & loud[2:]
-    steady[[0, -1]] = False
+    floor = np.percentile(db, 10) + EDGE_ACTIVE_DB
     out = []
     for seg in segments:
         a = max(0, int((seg.start_s - start_s) / EDGE_FRAME_S))
         b = min(n, int(math.ceil((seg.end_s - start_s) / EDGE_FRAME_S)))
-        idx = np.flatnonzero(steady[a:b]) if b > a else np.zeros(0, int)
+        if b - a < 3:
+            out.append(seg)
+            continue
+        part = db[a:b]
+        loud = part > max(floor, np.percentile(part, 90) - EDGE_VOICE_DB)
+        steady = np.zeros_like(loud)
+        steady[1:-1] = loud[:-2] & loud[1:-1] & loud[2:]
+        idx = np.flatnonzero(steady)
         if idx.size == 0:
             out.append(seg)
             continue

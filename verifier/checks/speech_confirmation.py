@@ -180,12 +180,20 @@ def _echo(seg, conf, transcript, review_score: float) -> bool:
     # time. An answer that repeats the question's words (是的，我坚持购买 for 您是否仍
     # 坚持购买: a near miss) or only touches the question's segment (whisper's segment
     # times are loose) is the customer's own.
+    def mostly_during(start_s: float, end_s: float) -> bool:
+        return overlap(seg.start_s, seg.end_s, start_s, end_s) >= 0.5 * (seg.end_s - seg.start_s)
+
     staff = [o for o in transcript if o.speaker == "staff" and o.start_s < seg.end_s
              and seg.start_s < o.end_s]
-    shared = sum(overlap(seg.start_s, seg.end_s, o.start_s, o.end_s) for o in staff)
-    if not staff or shared < 0.5 * (seg.end_s - seg.start_s):
+    if not staff or sum(overlap(seg.start_s, seg.end_s, o.start_s, o.end_s)
+                        for o in staff) < 0.5 * (seg.end_s - seg.start_s):
         return False
-    return echo.near_miss or find_phrase(staff, [seg.text], review_score=review_score).found
+    if echo.near_miss:
+        return True
+    # the words must be in what the seller said at that time, not in an earlier segment
+    # that only touches it
+    same = find_phrase(staff, [seg.text], review_score=review_score)
+    return same.found and mostly_during(same.start_s, same.end_s)
 
 
 def _turns(transcript, conf, m: PhraseMatch, q_end: float, end: float, *, channels: bool,
