@@ -88,3 +88,44 @@ def test_corpus_case(case, settings, corpus_models):
     assert corpus.statuses(report) == case.expected, disagreements(case, report)
     assert report["verdict"] == case.verdict, disagreements(case, report)
     assert not disagreements(case, report), disagreements(case, report)
+
+
+# --------------------------------------------------------------- real speech
+
+@pytest.mark.slow
+def test_real_speech_phrase_spotting(tmp_path, corpus_models):
+    """Real Mandarin (AISHELL-1, ../shared/media/speech) through the real recogniser:
+    every reference sentence is found as a phrase, where its clip is; no required
+    phrase, confirmation question or mismatch disclosure of any bank ruleset is found
+    or even nearly found in it, and no forbidden promise."""
+    from tests.fixtures import CLIPS, SPEECH, aishell_track
+    from verifier.config import CONFIGS_DIR
+    from verifier.phrase_match import find_forbidden, find_phrase
+    from verifier.ruleset import load_ruleset
+
+    if not (SPEECH / "references.tsv").exists():
+        pytest.skip("../shared/media/speech is not here")
+    times = aishell_track(tmp_path / "speech.wav", CLIPS)
+    heard = corpus_models.transcriber.transcribe_file(tmp_path / "speech.wav",
+                                                      times[-1][1] + 1.0).segments
+    rows = (SPEECH / "references.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    refs = dict(line.split("\t")[:2] for line in rows)
+    for name, (start, end) in zip(CLIPS, times):
+        m = find_phrase(heard, [refs[name]])
+        assert m.found, (refs[name], heard)
+        assert start - 0.5 <= m.start_s and m.end_s <= end + 0.5, (refs[name], m)
+
+    rulesets = sorted((CONFIGS_DIR / "rulesets").glob("*.yaml"))
+    assert len(rulesets) >= 5
+    for path in rulesets:
+        rules = load_ruleset(path)
+        phrases = [(p.id, p.texts) for _, p in rules.required_phrases]
+        phrases += [(c.id, c.texts) for stage in rules.stages for c in stage.confirmations]
+        if rules.risk_mismatch is not None:
+            phrases += [(p.id, p.texts) for p in rules.risk_mismatch.required]
+            phrases += [(c.id, c.texts) for c in rules.risk_mismatch.confirmations]
+        assert phrases, path
+        for pid, texts in phrases:
+            m = find_phrase(heard, texts)
+            assert not m.found and not m.near_miss, (path.stem, pid, m.score, m.heard)
+        assert find_forbidden(heard, rules.forbidden) == [], path.stem

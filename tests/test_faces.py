@@ -138,6 +138,22 @@ def test_many_short_absences_fail_on_share(settings):
     assert res.status == "fail" and "both faces identifiable in 67%" in res.message
 
 
+def test_share_is_of_time_not_of_samples(settings):
+    # The fast scan samples a keyframe every 2 s where nothing changes and densely
+    # (10 a second) where it does: a 3 s absence in 60 s is 5 % of the time, though
+    # most of the samples.
+    def sample(t, customer):
+        roles = {"staff": GOOD, **({"customer": GOOD} if customer else {})}
+        return FrameFaces(t=round(t, 3), width=1280, faces=list(roles.values()), roles=roles)
+
+    frames = [sample(t, True) for t in range(0, 30, 2)]
+    frames += [sample(30 + k / 10, False) for k in range(30)]
+    frames += [sample(t, True) for t in range(33, 60, 2)]
+    res = run_check(settings, frames)
+    assert res.status == "pass", res.message
+    assert "both faces identifiable in 95%" in res.message
+
+
 def test_absence_at_end_runs_to_end_of_recording(settings):
     res = run_check(settings, frames_with(absent_staff=[(50, 60)]), duration=60.0)
     assert res.status == "fail" and "staff face not visible for 10.0 s" in res.message

@@ -5,6 +5,7 @@ identifiable (size, sharpness, light), and neither may be gone for long.
 """
 from __future__ import annotations
 
+from verifier.checks.face_key_moments import hold_intervals
 from verifier.faces import ROLES
 from verifier.intervals import false_runs
 from verifier.report import CheckResult, fmt_time
@@ -24,8 +25,14 @@ def run(ctx) -> CheckResult:
     end_s = ctx.duration_s or frames[-1].t
     times = [f.t for f in frames]
 
-    both = sum(1 for f in frames if all(f.present(r) for r in ROLES))
-    share = both / len(frames)
+    # Share of time, not of samples: the fast scan samples densely only where something
+    # changes, so counting samples would over-weight the changes. Each sample stands for
+    # the time until the next one (at most max_absence_s: a longer hole is unseen).
+    holds = hold_intervals(frames, max_absence, end_s)
+    seen = sum(b - a for a, b in holds)
+    both_s = sum(b - a for f, (a, b) in zip(frames, holds) if all(f.present(r) for r in ROLES))
+    share = (both_s / seen if seen > 1e-9 else
+             sum(1 for f in frames if all(f.present(r) for r in ROLES)) / len(frames))
     evidence, findings = [], []
     for role in ROLES:
         runs = false_runs(times, [f.present(role) for f in frames], end_s)
