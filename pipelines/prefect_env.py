@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import fcntl
 import os
 import signal
 import socket
@@ -73,12 +74,28 @@ def embedded_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[str | None
         return
     if "prefect" in sys.modules:  # its settings are read once, at import
         raise PrefectServerError("embedded_server() must start before Prefect is imported")
+    home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    # Two batches starting at once on one data folder would both create or upgrade
+    # the Prefect database in it; one server starts at a time, the other waits.
+    lock = open(home / "embedded-server.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with _started(home, timeout_s) as url:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+            yield url
+    finally:
+        lock.close()
+
+
+@contextlib.contextmanager
+def _started(home: Path, timeout_s: float) -> Iterator[str]:
     import importlib.util
 
     package = Path(importlib.util.find_spec("prefect").origin).parent
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
-    log = Path(os.environ.get("PREFECT_HOME", ".")) / "embedded-server.log"
+    log = home / "embedded-server.log"
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir",

@@ -162,3 +162,25 @@ def test_a_batch_killed_at_any_point_then_rerun_stores_everything_exactly_once(t
     assert integrity["ok"] and integrity["audit_log_ok"], integrity
     assert statuses[-1] == "finished" and "running" not in statuses[:-1]
     assert statuses.count("crashed") >= 3
+
+
+@pytest.mark.slow
+def test_two_batches_started_at_once_on_one_data_folder_store_each_recording_once(tmp_path):
+    """Both embedded Prefect servers would create the Prefect database at once: the
+    second waits for the first to be up (a bug: one exited with 'duplicate column')."""
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    copy_demo(inbox, "demo-compliant")
+    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
+    env.pop("PREFECT_API_URL", None)
+    env.pop("DUALREC_CRASH_AT", None)
+    procs = [subprocess.Popen([DUALREC, "batch", str(inbox), "--json"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    results = [json.loads(o) for o, _ in outs]
+    assert sorted(r["processed"] + r["skipped"] for r in results) == [1, 1]
+    with open_test_store(data) as store:
+        recs, runs, statuses = table_counts(store)
+    assert recs == {"demo-compliant": "pass"} and runs == {"demo-compliant": 1}
+    assert statuses == ["finished", "finished"]
