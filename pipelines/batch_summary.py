@@ -108,7 +108,8 @@ def _chart(rows: list[dict[str, Any]]) -> str | None:
 
     fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * len(rows) + 2.5), 2.8), dpi=100)
     bottom = [0] * len(rows)
-    names = [r["name"] for r in rows]
+    # Ids are data: a "$" in one must not be read as matplotlib math markup.
+    names = [r["name"].replace("$", r"\$") for r in rows]
     for v in VERDICTS:
         values = [r[v] for r in rows]
         ax.bar(names, values, bottom=bottom, color=COLOURS[v], label=v)

@@ -76,6 +76,9 @@ def _entry(root: Path, media: Path, min_age_s: float, now: float) -> InboxEntry:
     if not _inside(root, sidecar):
         return InboxEntry(str(media), rel, None,
                           f"the sidecar {sidecar.name} is a link that leads outside the inbox")
+    if not sidecar.is_file():  # a FIFO or device would block the batch on open()
+        return InboxEntry(str(media), rel, None,
+                          f"the sidecar {sidecar.name} is not a regular file")
     if min_age_s > 0:
         newest = max(media.stat().st_mtime, sidecar.stat().st_mtime)
         if now - newest < min_age_s:

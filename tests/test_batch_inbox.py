@@ -68,3 +68,18 @@ def test_a_missing_inbox_is_bad_input(tmp_path):
     touch(tmp_path / "file")
     with pytest.raises(InboxError, match="not a folder"):
         scan_inbox(tmp_path / "file")
+
+
+def test_a_sidecar_that_is_not_a_regular_file_is_refused_without_opening_it(tmp_path):
+    touch(tmp_path / "f.mp4")
+    os.mkfifo(tmp_path / "f.json")  # opening it would wait for a writer forever
+    [entry] = scan_inbox(tmp_path)
+    assert "not a regular file" in entry.problem
+
+
+def test_the_summary_chart_takes_ids_with_dollar_signs_literally():
+    from pipelines.batch_summary import _chart
+
+    rows = [{"name": "BR$\\foo{$", "n": 1, "pass": 1, "fail": 0, "review": 0, "error": 0,
+             "rate": 1.0}]
+    assert len(_chart(rows)) > 1000  # a PNG, not a mathtext parse error
