@@ -85,6 +85,16 @@ the reason says why), failed (could not be stored: retried, then given up), defe
 """
 
 
+def reports_dir(settings) -> Path:
+    """Where batch summaries and timeline pictures go (batch.reports_dir)."""
+    return Path(settings.batch.reports_dir or Path(settings.data_dir) / "reports")
+
+
+def timeline_path(reports: Path, recording_id: str, run_id: int) -> Path:
+    """A verification run's timeline picture under the reports folder."""
+    return reports / "timelines" / f"{recording_id}-run{run_id}.png"
+
+
 def _rates(items: list[dict], key: str) -> list[dict[str, Any]]:
     groups: dict[str, dict[str, int]] = defaultdict(lambda: {v: 0 for v in VERDICTS})
     for it in items:
@@ -145,11 +155,11 @@ def write_batch_summary(store, batch_key: str, settings) -> Path:
     from storage.batches import counts
     from verifier import __version__
 
-    reports = Path(settings.batch.reports_dir or Path(settings.data_dir) / "reports")
+    reports = reports_dir(settings)
     reports.mkdir(parents=True, exist_ok=True)
     run, items = summary_items(store, batch_key)
     for it in items:
-        png = reports / "timelines" / f"{it['recording_id']}-run{it['run_id']}.png"
+        png = timeline_path(reports, it["recording_id"], it["run_id"])
         it["timeline"] = (png.relative_to(reports).as_posix()
                           if it["run_id"] and png.is_file() else None)
         it["reasons"] = [r for r in (it["reason"] or "").split("; ") if r]

@@ -103,7 +103,7 @@ class Runtime:
     store: Any
     pool: AnalyserPool
     batch: str | None = None  # the batch run's key, None for a single recording
-    timelines_dir: Path | None = None
+    reports_dir: Path | None = None  # None: no timeline pictures
     lock: threading.Lock = field(default_factory=threading.Lock)
     _rulesets: Any = None
 
@@ -141,11 +141,12 @@ def settings_fingerprint(settings) -> str:
 def _runtime(settings, concurrency: int, batch: str | None = None) -> Iterator[Runtime]:
     from storage.db import open_store
 
+    from pipelines.batch_summary import reports_dir
+
     store = open_store(settings)
-    reports = Path(settings.batch.reports_dir or Path(settings.data_dir) / "reports")
-    rt = Runtime(_batch_settings(settings, concurrency), store,
-                 AnalyserPool(_batch_settings(settings, concurrency), concurrency), batch,
-                 reports / "timelines" if settings.batch.timelines else None)
+    run_settings = _batch_settings(settings, concurrency)
+    rt = Runtime(run_settings, store, AnalyserPool(run_settings, concurrency), batch,
+                 reports_dir(settings) if settings.batch.timelines else None)
     key = batch or f"single-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
     with _RUNTIMES_LOCK:
         _RUNTIMES[key] = rt
@@ -286,10 +287,12 @@ def draw_timeline(key: str, recording_id: str, run_id: int) -> str | None:
     (personal data masked), drawn once per verification run."""
     from verifier.timeline import render_timeline
 
+    from pipelines.batch_summary import timeline_path
+
     rt = _rt(key)
-    if rt.timelines_dir is None or run_id is None:
+    if rt.reports_dir is None or run_id is None:
         return None
-    out = rt.timelines_dir / f"{recording_id}-run{run_id}.png"
+    out = timeline_path(rt.reports_dir, recording_id, run_id)
     if out.is_file():
         return str(out)
     out.parent.mkdir(parents=True, exist_ok=True)
