@@ -39,7 +39,16 @@ def make_inbox(folder: Path, n: int) -> float:
         shutil.copy(DEMO / f"{stem}.mp4", day / f"{rid}.mp4")
         (day / f"{rid}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
         total += probe(DEMO / f"{stem}.mp4").duration_s
+    _age(folder)
     return total
+
+
+def _age(folder: Path, seconds: float = 3600.0) -> None:
+    """The inbox was filled during the day: older than the batch's batch.min_age_s."""
+    when = time.time() - seconds
+    for path in folder.rglob("*"):
+        if path.is_file():
+            os.utime(path, (when, when))
 
 
 def run_batch(inbox: Path, data: Path, concurrency: int) -> dict:

@@ -205,7 +205,8 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
                  branch: str | None) -> dict:
     from verifier.ruleset import RulesetError, load_ruleset
     from verifier.sidecar import SidecarError, load_sidecar
-    from storage.ingest import stored_result
+    from storage.ingest import (audio_sha256, personal_secrets, redelivery_problem, scrub,
+                                stored_result, verification_inputs)
     from storage.vault import sha256_of_file
 
     rt = _rt(key)
@@ -220,23 +221,35 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
         sc = load_sidecar(path, meta)
     except SidecarError as exc:
         raise BadRecording(f"{exc} (a recording needs valid sale metadata)", sha) from None
-    if branch and sc.branch_id != branch:
-        raise BadRecording(f"sidecar: branch_id {sc.branch_id!r} is not this batch's "
-                           f"branch {branch!r}: it belongs to another branch's inbox", sha)
+    # From here on the customer is known: what the batch records says nothing of them.
+    secrets = personal_secrets(sc)
     try:
-        rs = (load_ruleset(ruleset) if ruleset else rt.rulesets()
-              .select(sc.product_category, sc.product_risk_level, sc.ruleset))
-    except RulesetError as exc:
-        raise BadRecording(str(exc), sha) from None
+        if branch and sc.branch_id != branch:
+            raise BadRecording(f"sidecar: branch_id {sc.branch_id!r} is not this batch's "
+                               f"branch {branch!r}: it belongs to another branch's inbox", sha)
+        try:
+            rs = (load_ruleset(ruleset) if ruleset else rt.rulesets()
+                  .select(sc.product_category, sc.product_risk_level, sc.ruleset))
+        except RulesetError as exc:
+            raise BadRecording(str(exc), sha) from None
+        audio_sha = audio_sha256(sc)
+        problem = redelivery_problem(rt.store, sc.recording_id, sha, audio_sha)
+        if problem:  # refused before the models run
+            raise BadRecording(problem, sha)
+    except BadRecording as exc:
+        raise BadRecording(scrub(str(exc), secrets), exc.sha256) from None
     out["ruleset_file"] = str(rs.source)  # verify-media reads just this one
     sidecar_sha = hashlib.sha256(Path(sc.source_path).read_bytes()).hexdigest()
+    inputs_sha = verification_inputs(sc, audio_sha)
     out.update(recording_id=sc.recording_id, branch_id=sc.branch_id, staff_id=sc.staff_id,
-               ruleset={"id": rs.id, "version": rs.version}, sidecar_sha256=sidecar_sha)
+               ruleset={"id": rs.id, "version": rs.version}, sidecar_sha256=sidecar_sha,
+               audio_sha256=audio_sha, inputs_sha256=inputs_sha)
     # The key the verification is cached under: everything its report depends on.
     out["cache_key"] = "dualrec-verify-" + hashlib.sha256("|".join((
-        sha, sidecar_sha, rs.id, rs.version, __version__,
+        sha, sidecar_sha, audio_sha or "-", rs.id, rs.version, __version__,
         settings_fingerprint(rt.settings))).encode()).hexdigest()
-    done = stored_result(rt.store, sc.recording_id, sha, rs.id, rs.version, __version__)
+    done = stored_result(rt.store, sc.recording_id, sha, rs.id, rs.version, __version__,
+                         inputs_sha, audio_sha)
     out["stored"] = None if done is None else {
         "verdict": done.verdict, "same_sidecar": done.sidecar_sha256 == sidecar_sha}
     return out
@@ -405,9 +418,10 @@ def _flow_run_id() -> str | None:
 @flow(name="nightly-batch", task_runner=ThreadPoolTaskRunner(max_workers=MAX_IN_FLIGHT),
       log_prints=True)
 def nightly_batch(inbox: str, branch: str | None = None, concurrency: int | None = None,
-                  config: str | None = None) -> dict:
+                  config: str | None = None, min_age_s: float | None = None) -> dict:
     """Verify and store every recording in an inbox folder tree; write a summary.
-    Safe to run again: what is stored is skipped, what is half-done is completed."""
+    Safe to run again: what is stored is skipped, what is half-done is completed.
+    `min_age_s` overrides batch.min_age_s (files changed more recently are left)."""
     from verifier.config import load_settings
     from storage import batches
 
@@ -415,12 +429,15 @@ def nightly_batch(inbox: str, branch: str | None = None, concurrency: int | None
     conc = int(concurrency or settings.batch.concurrency)
     if conc < 1:
         raise ValueError(f"concurrency must be at least 1, got {conc}")
+    if min_age_s is not None and not 0 <= float(min_age_s) <= 86400:
+        raise ValueError(f"min_age_s must be between 0 and 86400 seconds, got {min_age_s}")
     inbox = str(Path(inbox).resolve())
     from pipelines.inbox import scan_inbox
     scan_inbox(inbox, 0)  # a missing inbox is bad input: fail before starting a run
     with _runtime(settings, conc, batch=_flow_run_id() or uuid.uuid4().hex) as (key, rt):
         batches.begin(rt.store, inbox, conc, branch, batch_key=key)
-        entries = scan_inbox_task(inbox, settings.batch.min_age_s)
+        entries = scan_inbox_task(inbox, settings.batch.min_age_s if min_age_s is None
+                                  else float(min_age_s))
         items: list[dict] = []
         pending = []
         for e in entries:

@@ -73,7 +73,8 @@ def register(app: typer.Typer) -> None:
         from verifier.engine import verify as run_verify
         from verifier.ruleset import RulesetError, RulesetLibrary, load_ruleset
         from verifier.sidecar import SidecarError, load_sidecar
-        from storage.ingest import already_verified, store_recording
+        from storage.ingest import (already_verified, audio_sha256, redelivery_problem,
+                                    store_recording)
         from storage.vault import sha256_of_file
 
         settings = ctx.obj
@@ -92,11 +93,15 @@ def register(app: typer.Typer) -> None:
         with _store(ctx) as store:
             sha, _ = sha256_of_file(media)
             report = None
+            problem = redelivery_problem(store, sidecar.recording_id, sha,
+                                         audio_sha256(sidecar))
+            if problem:  # refused before the models run
+                raise _fail(problem, 2)
             if already_verified(store, sidecar.recording_id, sha, rs.id, rs.version,
-                                __version__):
-                # Same media, ruleset version and engine: no need to run the models.
-                # The stored run is reused (store_recording still applies a changed
-                # sidecar).
+                                __version__, sidecar):
+                # Same media, audio, ruleset version, engine and sale metadata (but for
+                # the retention dates): no need to run the models. The stored run is
+                # reused (store_recording still applies changed retention dates).
                 from storage.query import current_run, get_recording
                 with store.session() as s:
                     rec = get_recording(s, sidecar.recording_id)

@@ -18,10 +18,10 @@ from storage import audit
 from storage.db import BadInput, Store, current_actor
 from storage.models import BatchItem, BatchRun, utcnow
 
-# What became of an inbox file. stored/updated/reverified/skipped come from
-# storage.ingest; rejected: no recording could be made (no or invalid sidecar, path
+# What became of an inbox file. stored/updated/reverified/replaced/skipped come from
+# storage.ingest (replaced: a never-verified recording took a re-delivered file); rejected: no recording could be made (no or invalid sidecar, path
 # outside the inbox, another file under the same id); deferred: still being copied.
-OUTCOMES = ("stored", "updated", "reverified", "skipped", "rejected", "failed", "deferred")
+OUTCOMES = ("stored", "updated", "reverified", "replaced", "skipped", "rejected", "failed", "deferred")
 
 
 def _alive(pid: int | None) -> bool:
@@ -98,7 +98,7 @@ def counts(items: list[dict[str, Any]]) -> dict[str, Any]:
         by[it["outcome"]] += 1
         if it.get("verdict") in verdicts:
             verdicts[it["verdict"]] += 1
-    return {"processed": by["stored"] + by["updated"] + by["reverified"],
+    return {"processed": by["stored"] + by["updated"] + by["reverified"] + by["replaced"],
             "skipped": by["skipped"],
             "errors": sum(1 for it in items if it["outcome"] in ("rejected", "failed")
                           or it.get("verdict") == "error"),

@@ -7,10 +7,18 @@ the audit entries. The transaction commits last: a process killed at any point b
 leaves no recording in the database (only vault objects, which a rerun finds already
 stored and reuses), so the rerun completes the ingest.
 
-A rerun with the same media sha256, ruleset id and version and engine version is a
-skip (unless the earlier run's verdict was ``error``: that is retried). A changed
-sidecar (e.g. a ``redemption_date`` that arrived for an open-ended product) updates
-the metadata and recomputes the retention date.
+A rerun with the same media sha256, ruleset id and version, engine version and
+verification inputs (:func:`verification_inputs`: the sale metadata less the
+retention-only dates, and the separate audio file) is a skip (unless the earlier run's
+verdict was ``error``: that is retried). A sidecar changed only in its retention dates
+(e.g. a ``redemption_date`` that arrived for an open-ended product) updates the
+metadata and recomputes the retention date; any other change (a risk level, the
+product) is verified again, since the verdict depends on it.
+
+Stored media is never replaced, with one exception: a recording never verified (every
+run's verdict ``error``, e.g. a file cut short while it was being copied) takes a
+re-delivered file under its id; the old file stays in the vault, listed in
+``replaced_media`` and in the audit log, and is purged with the recording.
 """
 from __future__ import annotations
 
@@ -23,14 +31,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.db import BadInput, Store, StoreError, current_actor
-from storage.models import (Finding, Recording, TranscriptSegment, VaultObject,
-                            VerificationRun, utcnow)
+from storage.models import (Finding, Recording, ReplacedMedia, TranscriptSegment,
+                            VaultObject, VerificationRun, utcnow)
 from storage.retention import (Facts, Retention, apply_retention, compute, facts_from_sidecar,
                                load_policy, sync_object_lock, _active_holds)
 from storage.vault import StoredObject, VaultError, sha256_of_file
@@ -50,7 +58,7 @@ def _crash_point(step: str) -> None:
 @dataclass
 class IngestResult:
     recording_id: str
-    status: str  # stored | skipped | updated | reverified
+    status: str  # stored | skipped | updated | reverified | replaced
     verdict: str | None
     sha256: str
     run_id: int | None
@@ -159,10 +167,33 @@ def _skip_key(report: dict[str, Any]) -> tuple[str | None, str | None, str]:
     return rs.get("id"), rs.get("version"), str(engine.get("version") or "unknown")
 
 
+# Sidecar fields that only the retention reads: no check looks at them, so a change to
+# them (an open-ended product's redemption date arriving) needs no new verification.
+RETENTION_ONLY_FIELDS = frozenset({"maturity_date", "redemption_date"})
+
+
+def verification_inputs(sc, audio_sha256: str | None) -> str:
+    """sha256 of what a verdict depends on besides the media and the ruleset: the sale
+    metadata (less RETENTION_ONLY_FIELDS) and the separate audio file."""
+    data = {k: v for k, v in sc.model_dump(mode="json").items()
+            if k not in RETENTION_ONLY_FIELDS}
+    text = json.dumps({"sidecar": data, "audio_sha256": audio_sha256}, sort_keys=True,
+                      ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def audio_sha256(sc) -> str | None:
+    """sha256 of the sidecar's separate audio file (None: the sound is in the video)."""
+    if sc.audio_path is None:
+        return None
+    return sha256_of_file(sc.audio_path)[0]
+
+
 def find_reusable_run(s: Session, rec_pk: int, sha: str, ruleset_id: str | None,
-                      ruleset_version: str | None, engine_version: str) -> VerificationRun | None:
+                      ruleset_version: str | None, engine_version: str,
+                      inputs_sha256: str) -> VerificationRun | None:
     """A stored run that makes verifying again pointless: same media, ruleset (id and
-    version) and engine version, and a verdict other than error."""
+    version), engine version and verification inputs, and a verdict other than error."""
     if ruleset_id is None:
         return None
     return s.scalars(select(VerificationRun).where(
@@ -170,7 +201,54 @@ def find_reusable_run(s: Session, rec_pk: int, sha: str, ruleset_id: str | None,
         VerificationRun.ruleset_id == ruleset_id,
         VerificationRun.ruleset_version == ruleset_version,
         VerificationRun.engine_version == engine_version,
+        VerificationRun.inputs_sha256 == inputs_sha256,
         VerificationRun.verdict != "error").order_by(VerificationRun.id.desc())).first()
+
+
+def _describe(rec: Recording, sha: str, audio_sha: str | None) -> tuple[str, str | None]:
+    if rec.sha256 != sha:
+        return "media file", rec.sha256
+    return "audio file", rec.audio_sha256
+
+
+def check_redelivery(s: Session, rec: Recording, sha: str, audio_sha: str | None) -> bool:
+    """Whether files for an already stored recording replace its stored ones: False
+    when they are the same files; True when they differ and the recording was never
+    verified (only error verdicts), so a re-delivery may take its place; otherwise
+    BadInput (stored evidence is never replaced)."""
+    if not rec.media_present:
+        raise BadInput(f"{rec.recording_id}: its media was purged on "
+                       f"{rec.purged_at:%Y-%m-%d} when its retention ended; "
+                       "it is not stored again")
+    if rec.sha256 == sha and rec.audio_sha256 == audio_sha:
+        return False
+    what, stored = _describe(rec, sha, audio_sha)
+    verified = s.scalar(select(func.count()).select_from(VerificationRun).where(
+        VerificationRun.recording_pk == rec.id, VerificationRun.verdict != "error"))
+    if verified:
+        raise BadInput(f"{rec.recording_id}: the store already holds a different {what} "
+                       f"under this recording id (sha256 {stored}), verified with "
+                       f"verdict {rec.verdict}; stored recordings are never replaced")
+    if _active_holds(s, rec.id):
+        raise BadInput(f"{rec.recording_id}: the store holds a different {what} under "
+                       f"this recording id (sha256 {stored}) and a legal hold covers it: "
+                       "it is not replaced while the hold lasts")
+    return True
+
+
+def redelivery_problem(store: Store, recording_id: str, sha: str,
+                       audio_sha: str | None) -> str | None:
+    """Why these files cannot be stored under `recording_id` (checked before running
+    the models); None: they can."""
+    with store.session() as s:
+        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
+        if rec is None:
+            return None
+        try:
+            check_redelivery(s, rec, sha, audio_sha)
+        except BadInput as exc:
+            return str(exc)
+    return None
 
 
 # Error reports of these checks come from the machine, not the recording (a model
@@ -194,17 +272,20 @@ class StoredResult:
 
 
 def stored_result(store: Store, recording_id: str, sha: str, ruleset_id: str,
-                  ruleset_version: str, engine_version: str) -> StoredResult | None:
+                  ruleset_version: str, engine_version: str, inputs_sha256: str,
+                  audio_sha: str | None = None) -> StoredResult | None:
     """The stored run the batch can reuse instead of running the models: same media,
-    ruleset (id and version) and engine version; an error verdict counts too, unless
-    it came from the machine (TRANSIENT_ERROR_CHECKS)."""
+    audio, ruleset (id and version), engine version and verification inputs; an error
+    verdict counts too, unless it came from the machine (TRANSIENT_ERROR_CHECKS)."""
     with store.session() as s:
         rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
-        if rec is None or rec.sha256 != sha or rec.current_run_id is None:
+        if (rec is None or rec.sha256 != sha or rec.audio_sha256 != audio_sha
+                or rec.current_run_id is None):
             return None
         run = s.get(VerificationRun, rec.current_run_id)
-        if (run.media_sha256, run.ruleset_id, run.ruleset_version, run.engine_version) != (
-                sha, ruleset_id, ruleset_version, engine_version):
+        if (run.media_sha256, run.ruleset_id, run.ruleset_version, run.engine_version,
+                run.inputs_sha256) != (sha, ruleset_id, ruleset_version, engine_version,
+                                       inputs_sha256):
             return None
         if is_transient_error(run.report_json):
             return None
@@ -212,14 +293,15 @@ def stored_result(store: Store, recording_id: str, sha: str, ruleset_id: str,
 
 
 def already_verified(store: Store, recording_id: str, sha: str, ruleset_id: str,
-                     ruleset_version: str, engine_version: str) -> bool:
+                     ruleset_version: str, engine_version: str, sc) -> bool:
     """Whether `dualrec ingest` can skip verification (checked before running models)."""
+    audio_sha = audio_sha256(sc)
     with store.session() as s:
         rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
-        if rec is None or rec.sha256 != sha:
+        if rec is None or rec.sha256 != sha or rec.audio_sha256 != audio_sha:
             return False
         return find_reusable_run(s, rec.id, sha, ruleset_id, ruleset_version,
-                                 engine_version) is not None
+                                 engine_version, verification_inputs(sc, audio_sha)) is not None
 
 
 # --------------------------------------------------------------------------- writing
@@ -252,7 +334,8 @@ def _vault_row(s: Session, obj: StoredObject, kind: str) -> None:
         row.state, row.deleted_at, row.encrypted = "present", None, obj.encrypted
 
 
-def _add_run(s: Session, rec: Recording, report: dict[str, Any], sha: str, actor: str) -> VerificationRun:
+def _add_run(s: Session, rec: Recording, report: dict[str, Any], sha: str, inputs_sha: str,
+             actor: str) -> VerificationRun:
     from verifier.textnorm import normalize
 
     ruleset_id, ruleset_version, engine_version = _skip_key(report)
@@ -264,7 +347,7 @@ def _add_run(s: Session, rec: Recording, report: dict[str, Any], sha: str, actor
         asr_model=engine.get("asr_model"), face_detector=engine.get("face_detector"),
         verdict=report["verdict"], duration_s=report.get("duration_s"),
         report_json=report, report_sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        actor=actor, created_at=utcnow())
+        inputs_sha256=inputs_sha, actor=actor, created_at=utcnow())
     s.add(run)
     s.flush()
     for c in report["checks"]:
@@ -287,6 +370,26 @@ def _add_run(s: Session, rec: Recording, report: dict[str, Any], sha: str, actor
     return run
 
 
+# Sale metadata a verdict turns on (the ruleset chosen, the risk levels compared, the
+# sound used): a report made with other values is about another sale.
+VERDICT_FIELDS = ("recording_id", "product_code", "product_category", "product_risk_level",
+                  "customer_risk_level", "ruleset", "audio_file", "audio_offset_s",
+                  "audio_channels")
+
+
+def _check_report_metadata(report: dict[str, Any], sc) -> None:
+    """A report records the sale metadata it was made with (CONTRACT section 4,
+    `metadata`): where it says, it must agree with this sidecar."""
+    made_with = report.get("metadata")
+    if not isinstance(made_with, dict):
+        return  # a report from elsewhere that does not say
+    now = sc.model_dump(mode="json")
+    differ = [k for k in VERDICT_FIELDS if k in made_with and made_with[k] != now.get(k)]
+    if differ:
+        raise BadInput(f"report: it was made with other sale metadata ({', '.join(differ)} "
+                       "not the sidecar's): verify the recording again with this sidecar")
+
+
 def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report_dict: dict,
                     actor: str | None = None) -> IngestResult:
     """Vault the media (and separate audio) and sidecar, then record the recording, its
@@ -299,7 +402,10 @@ def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report
                        ("is a folder" if media_path.is_dir() else "does not exist"))
     sc, sidecar_raw, sidecar_name, audio_path = _load_sidecar(sidecar, media_path)
     sha, size = sha256_of_file(media_path)
+    audio_sha = sha256_of_file(audio_path)[0] if audio_path is not None else None
     _check_report(report_dict, sc.recording_id, sha)
+    _check_report_metadata(report_dict, sc)
+    inputs_sha = verification_inputs(sc, audio_sha)
     secrets = personal_secrets(sc)
     report = scrub(report_dict, secrets)
     sidecar_masked = scrub(sc.masked_dump(), secrets)
@@ -307,20 +413,12 @@ def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report
     retention = compute(facts, load_policy())
     sidecar_sha = hashlib.sha256(sidecar_raw).hexdigest()
 
-    # Refuse before writing anything: another file under this id, or purged media.
+    # Refuse before writing anything: other files under a verified id, purged media.
     with store.session() as s:
         existing = s.scalars(select(Recording).where(
             Recording.recording_id == sc.recording_id)).first()
-        if existing is not None:
-            if existing.sha256 != sha:
-                raise BadInput(f"{sc.recording_id}: the store already holds a different media "
-                               f"file under this recording id (sha256 {existing.sha256}); "
-                               "stored recordings are never replaced")
-            if not existing.media_present:
-                raise BadInput(f"{sc.recording_id}: its media was purged on "
-                               f"{existing.purged_at:%Y-%m-%d} when its retention ended; "
-                               "it is not stored again")
-            reusable = find_reusable_run(s, existing.id, sha, *_skip_key(report))
+        if existing is not None and not check_redelivery(s, existing, sha, audio_sha):
+            reusable = find_reusable_run(s, existing.id, sha, *_skip_key(report), inputs_sha)
             if reusable is not None and existing.sidecar_sha256 == sidecar_sha:
                 return IngestResult(sc.recording_id, "skipped", existing.verdict, sha,
                                     existing.current_run_id,
@@ -333,7 +431,8 @@ def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report
         media_obj = store.vault.put_file(media_path, expected_sha256=sha,
                                          retain_until=retention.until)
         _crash_point("after-media")
-        audio_obj = (store.vault.put_file(audio_path, retain_until=retention.until)
+        audio_obj = (store.vault.put_file(audio_path, expected_sha256=audio_sha,
+                                          retain_until=retention.until)
                      if audio_path is not None else None)
         sidecar_obj = store.vault.put_bytes(sidecar_raw, retain_until=retention.until)
     except VaultError as exc:
@@ -346,9 +445,9 @@ def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report
     #    same recording won the race for the row).
     for attempt in (1, 2):
         try:
-            result, holds = _write_rows(store, sc, report, sha, size, media_path, audio_path,
-                                        sidecar_name, media_obj, audio_obj, sidecar_obj,
-                                        sidecar_masked, retention, facts, actor)
+            result, holds = _write_rows(store, sc, report, sha, size, inputs_sha, media_path,
+                                        audio_path, sidecar_name, media_obj, audio_obj,
+                                        sidecar_obj, sidecar_masked, retention, facts, actor)
             break
         except IntegrityError:
             if attempt == 2:
@@ -362,7 +461,27 @@ def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report
     return result
 
 
-def _write_rows(store, sc, report, sha, size, media_path, audio_path, sidecar_name,
+def _replace_media(s: Session, rec: Recording, sha: str, size: int, media_path: Path,
+                   media_obj: StoredObject, audio_obj: StoredObject | None,
+                   actor: str) -> list[dict[str, Any]]:
+    """Point a never-verified recording at its re-delivered files; the old ones are
+    listed in replaced_media (kept, and purged with the recording)."""
+    gone = []
+    if rec.sha256 != sha:
+        gone.append(("media", rec.sha256, rec.media_key, rec.media_name))
+    new_audio = audio_obj.sha256 if audio_obj else None
+    if rec.audio_sha256 and rec.audio_sha256 != new_audio:
+        gone.append(("audio", rec.audio_sha256, rec.audio_key, rec.audio_name))
+    for kind, old_sha, key, name in gone:
+        s.add(ReplacedMedia(recording_pk=rec.id, kind=kind, sha256=old_sha, key=key,
+                            name=name, run_id=rec.current_run_id, replaced_at=utcnow(),
+                            actor=actor))
+    rec.sha256, rec.media_key = sha, media_obj.key
+    rec.media_name, rec.media_bytes = media_path.name, size
+    return [{"kind": kind, "sha256": old_sha, "key": key} for kind, old_sha, key, _ in gone]
+
+
+def _write_rows(store, sc, report, sha, size, inputs_sha, media_path, audio_path, sidecar_name,
                 media_obj, audio_obj, sidecar_obj, sidecar_masked, retention, facts, actor):
     with store.session() as s:
         rec = s.execute(select(Recording).where(Recording.recording_id == sc.recording_id)
@@ -378,7 +497,7 @@ def _write_rows(store, sc, report, sha, size, media_path, audio_path, sidecar_na
             _vault_row(s, audio_obj, "audio")
         _vault_row(s, sidecar_obj, "sidecar")
         created = rec is None
-        updated = reverified = False
+        updated = reverified = replaced = False
         if created:
             rec = Recording(recording_id=sc.recording_id, sha256=sha, media_key=media_obj.key,
                             media_name=media_path.name, media_bytes=size, media_present=True,
@@ -392,33 +511,41 @@ def _write_rows(store, sc, report, sha, size, media_path, audio_path, sidecar_na
                 "vault": store.vault.describe(), "encrypted": media_obj.encrypted,
                 **retention.as_dict()})
         else:
-            if rec.sha256 != sha:  # raced with a different file under the same id
-                raise BadInput(f"{sc.recording_id}: the store already holds a different "
-                               "media file under this recording id")
-            if rec.sidecar_sha256 != sidecar_obj.sha256:
-                before = (rec.retention_until.isoformat() if rec.retention_until else None,
-                          rec.retention_basis)
+            # Checked again under the row lock: a concurrent ingest may have verified it.
+            if check_redelivery(s, rec, sha, files["audio_sha256"]):
+                gone = _replace_media(s, rec, sha, size, media_path, media_obj, audio_obj,
+                                      actor)
+                replaced = True
+                audit.append(s, actor, "ingest", rec.recording_id, {
+                    "result": "media-replaced", "replaced": gone, "sha256": sha,
+                    "bytes": size, "media": media_obj.key,
+                    "audio": audio_obj.key if audio_obj else None,
+                    "why": "never verified: its runs all had verdict error"})
+            updated = rec.sidecar_sha256 != sidecar_obj.sha256
+            before = (rec.retention_until.isoformat() if rec.retention_until else None,
+                      rec.retention_basis)
+            if replaced or updated:
                 for k, v in {**columns, **files}.items():
                     setattr(rec, k, v)
                 apply_retention(rec, retention)
-                updated = True
+            if updated:
                 audit.append(s, actor, "ingest", rec.recording_id, {
                     "result": "metadata-updated", "sidecar": sidecar_obj.key,
                     "retention_before": {"retention_until": before[0],
                                          "retention_basis": before[1]},
                     **retention.as_dict()})
-        run = find_reusable_run(s, rec.id, sha, *_skip_key(report))
+        run = find_reusable_run(s, rec.id, sha, *_skip_key(report), inputs_sha)
         if run is None:
             reverified = not created
-            run = _add_run(s, rec, report, sha, actor)
+            run = _add_run(s, rec, report, sha, inputs_sha, actor)
             audit.append(s, actor, "verify", rec.recording_id, {
                 "run_id": run.id, "verdict": run.verdict,
                 "ruleset": {"id": run.ruleset_id, "version": run.ruleset_version},
                 "engine": {"version": run.engine_version, "asr_model": run.asr_model,
                            "face_detector": run.face_detector},
                 "report_sha256": run.report_sha256})
-        status = ("stored" if created else "reverified" if reverified
-                  else "updated" if updated else "skipped")
+        status = ("stored" if created else "replaced" if replaced
+                  else "reverified" if reverified else "updated" if updated else "skipped")
         holds = len(_active_holds(s, rec.id))
         _crash_point("before-commit")
         result = IngestResult(rec.recording_id, status, rec.verdict, sha, rec.current_run_id,

@@ -142,6 +142,11 @@ class Recording(Base):
         order_by="VerificationRun.id")
     holds: Mapped[list["LegalHold"]] = relationship(back_populates="recording",
                                                     order_by="LegalHold.id")
+    # Loaded with the recording: the vault's locks and the purge need it after the
+    # session that read the recording has closed.
+    replaced: Mapped[list["ReplacedMedia"]] = relationship(back_populates="recording",
+                                                           order_by="ReplacedMedia.id",
+                                                           lazy="selectin")
 
     __table_args__ = (
         Index("ix_recordings_product_code_sale_date", "product_code", "sale_date"),
@@ -169,6 +174,10 @@ class VerificationRun(Base):
     duration_s: Mapped[Optional[float]] = mapped_column(Float)
     report_json: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     report_sha256: Mapped[str] = mapped_column(String(64))
+    # sha256 of what the verdict depends on besides the media: the sale metadata (less
+    # the retention-only dates) and the separate audio file (storage.ingest). None: a
+    # run stored before it was recorded; never reused.
+    inputs_sha256: Mapped[Optional[str]] = mapped_column(String(64))
     actor: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -253,6 +262,27 @@ class PurgeRecord(Base):
     objects: Mapped[list[str]] = mapped_column(JSONDoc)  # vault keys removed
     bytes_removed: Mapped[int] = mapped_column(BigInteger)
     actor: Mapped[str] = mapped_column(String(128))
+
+
+class ReplacedMedia(Base):
+    """A media or audio file a recording held before a re-delivery replaced it. Only a
+    recording never verified (every run's verdict error, e.g. a file cut short while
+    being copied) takes new media; the old file stays in the vault under the
+    recording's retention and is purged with it."""
+
+    __tablename__ = "replaced_media"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_pk: Mapped[int] = mapped_column(ForeignKey("recordings.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # media | audio
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    key: Mapped[str] = mapped_column(String(512))
+    name: Mapped[Optional[str]] = mapped_column(String(512))
+    run_id: Mapped[Optional[int]] = mapped_column(ForeignKey("verification_runs.id"))
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(128))
+
+    recording: Mapped[Recording] = relationship(back_populates="replaced")
 
 
 class VaultObject(Base):

@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.db import BadInput, NotFound, Store, StoreError, current_actor
-from storage.models import LegalHold, PurgeRecord, Recording, VaultObject, utcnow
+from storage.models import (LegalHold, PurgeRecord, Recording, ReplacedMedia, VaultObject,
+                            utcnow)
 from storage.vault import VaultError, VaultLocked
 
 log = logging.getLogger(__name__)
@@ -263,7 +264,7 @@ def facts_from_recording(rec: Recording) -> Facts:
 
 
 def lock_objects(rec: Recording) -> list[str]:
-    return [sha for sha in (rec.sha256, rec.audio_sha256, rec.sidecar_sha256) if sha]
+    return [sha for sha, _ in _media_objects(rec) if sha] + [rec.sidecar_sha256]
 
 
 def sync_object_lock(store: Store, rec: Recording, active_holds: int) -> list[str]:
@@ -405,10 +406,22 @@ def _finish_deletions(store: Store, result: SweepResult) -> None:
 
 
 def _still_referenced(s: Session, sha: str, rec_pk: int) -> bool:
-    """Content addressing shares identical files: is `sha` another present recording's?"""
-    return s.scalar(select(func.count()).select_from(Recording).where(
+    """Content addressing shares identical files: is `sha` another present recording's
+    (its media, its audio, or a file a re-delivery replaced)?"""
+    if s.scalar(select(func.count()).select_from(Recording).where(
+            Recording.id != rec_pk, Recording.media_present.is_(True),
+            (Recording.sha256 == sha) | (Recording.audio_sha256 == sha))) > 0:
+        return True
+    return s.scalar(select(func.count()).select_from(ReplacedMedia).join(
+        Recording, Recording.id == ReplacedMedia.recording_pk).where(
         Recording.id != rec_pk, Recording.media_present.is_(True),
-        (Recording.sha256 == sha) | (Recording.audio_sha256 == sha))) > 0
+        ReplacedMedia.sha256 == sha)) > 0
+
+
+def _media_objects(rec: Recording) -> list[tuple[str, str]]:
+    """(sha256, key) of every media and audio file the recording holds or held."""
+    return ([(rec.sha256, rec.media_key), (rec.audio_sha256, rec.audio_key)]
+            + [(r.sha256, r.key) for r in rec.replaced])
 
 
 def sweep(store: Store, as_of: date | None = None, *, dry_run: bool = False,
@@ -452,7 +465,7 @@ def sweep(store: Store, as_of: date | None = None, *, dry_run: bool = False,
             if dry_run:
                 continue
             objects, removed = [], 0
-            for sha, key in ((rec.sha256, rec.media_key), (rec.audio_sha256, rec.audio_key)):
+            for sha, key in _media_objects(rec):
                 if not sha or sha in objects:
                     continue
                 if _still_referenced(s, sha, rec.id):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.fixtures import DUALREC
+from tests.fixtures import DUALREC, age_tree
 
 DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo"
 
@@ -32,6 +32,7 @@ def copy_demo(inbox: Path, stem: str, sub: str = "") -> None:
     (inbox / sub).mkdir(parents=True, exist_ok=True)
     for ext in (".mp4", ".json"):
         shutil.copy(DEMO / f"{stem}{ext}", inbox / sub / f"{stem}{ext}")
+    age_tree(inbox)  # copied long before the batch (it leaves files still being copied)
 
 
 def open_test_store(data_dir):
@@ -70,6 +71,7 @@ def test_batch_stores_good_and_bad_files_then_skips_them_all(tmp_path):
     (inbox / "other-branch.mp4").write_bytes(b"x")
     (inbox / "other-branch.json").write_text(json.dumps(
         {**meta, "recording_id": "other-branch", "branch_id": "BR999"}), encoding="utf-8")
+    age_tree(inbox)
 
     r = batch(data, inbox, "--json", "--branch", "BR001")
     assert r.returncode == 0, r.stderr
@@ -184,3 +186,43 @@ def test_two_batches_started_at_once_on_one_data_folder_store_each_recording_onc
         recs, runs, statuses = table_counts(store)
     assert recs == {"demo-compliant": "pass"} and runs == {"demo-compliant": 1}
     assert statuses == ["finished", "finished"]
+
+
+@pytest.mark.slow
+def test_a_redelivered_file_and_changed_sale_metadata_are_verified_again(tmp_path):
+    """A file taken while still being copied is stored with verdict error; its whole
+    copy then takes its place. New sale metadata that the verdict turns on (the
+    customer's risk level) is verified again, not just written over the old verdict."""
+    inbox, data = tmp_path / "inbox", tmp_path / "data"
+    copy_demo(inbox, "demo-compliant")
+    media, sidecar = inbox / "demo-compliant.mp4", inbox / "demo-compliant.json"
+    whole = media.read_bytes()
+
+    os.utime(media)  # just copied: left for the next run
+    fresh = batch(data, inbox, "--json")
+    assert json.loads(fresh.stdout)["recordings"][0]["outcome"] == "deferred"
+
+    media.write_bytes(whole[: len(whole) // 3])  # the copy stalled a third of the way
+    age_tree(inbox)
+    cut = json.loads(batch(data, inbox, "--json").stdout)["recordings"][0]
+    assert (cut["outcome"], cut["verdict"]) == ("stored", "error"), cut
+
+    media.write_bytes(whole)
+    age_tree(inbox)
+    r = batch(data, inbox, "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)["recordings"][0]
+    assert (again["outcome"], again["verdict"]) == ("replaced", "pass"), again
+
+    meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    sidecar.write_text(json.dumps({**meta, "customer_risk_level": "C1"}), encoding="utf-8")
+    age_tree(inbox)
+    changed = json.loads(batch(data, inbox, "--json").stdout)["recordings"][0]
+    assert (changed["outcome"], changed["verdict"]) == ("reverified", "fail"), changed
+    assert "C1" in changed["reason"]
+
+    with open_test_store(data) as store:
+        recs, runs, _ = table_counts(store)
+        from storage.integrity import check
+        assert check(store)["ok"]
+    assert recs == {"demo-compliant": "fail"} and runs == {"demo-compliant": 3}

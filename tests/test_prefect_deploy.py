@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures import DUALREC
+from tests.fixtures import DUALREC, age_tree
 from tests.prefect_server import _free_port, prefect_env, prefect_worker
 
 REPO = Path(__file__).resolve().parent.parent
@@ -221,6 +221,7 @@ def test_a_branch_worker_runs_the_nightly_batch_into_the_store(prefect_api, tmp_
     for stem in names:
         for ext in (".mp4", ".json"):
             shutil.copy2(DEMO / f"{stem}{ext}", inbox / f"{stem}{ext}")
+    age_tree(inbox)  # a fresh clone's samples are new: the batch would leave them
     file = write_deploy_file(tmp_path / "deploy.yaml", "dualrec-e2e", inbox,
                              tmp_path / "inbox-BR002")
     r = dualrec_deploy(prefect_env(tmp_path / "home", PREFECT_API_URL=prefect_api),

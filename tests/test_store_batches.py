@@ -52,10 +52,12 @@ def test_a_run_whose_process_died_is_marked_crashed_by_the_next(store):
 @pytest.mark.slow
 def test_nightly_batch_flow_on_this_store(prefect_harness, store, make_recording, tmp_path):
     from pipelines.flows import nightly_batch
+    from tests.fixtures import age_tree
 
     inbox = tmp_path / "inbox"
     make_recording("UNREADABLE1", folder=inbox)  # random bytes: verdict error, stored
     (inbox / "lonely.mp4").write_bytes(os.urandom(100))
+    age_tree(inbox)
     out = nightly_batch(str(inbox))
     by = {r["path"]: r for r in out["recordings"]}
     assert by["UNREADABLE1.mp4"]["outcome"] == "stored"

@@ -44,8 +44,10 @@ class BatchSettings(BaseModel):
     # Recordings verified at the same time. Each slot holds its own face detector and
     # a share of the CPU threads; beyond the number of cores it only adds memory.
     concurrency: int = Field(default=1, ge=1, le=64)
-    # Files younger than this are still being copied into the inbox: left for the next run.
-    min_age_s: float = Field(default=0.0, ge=0.0, le=86400.0)
+    # Files changed less than this long ago may still be being copied into the inbox:
+    # left for the next run (a file taken half-copied would be stored with verdict
+    # error until its re-delivery replaces it).
+    min_age_s: float = Field(default=120.0, ge=0.0, le=86400.0)
     # Retries of a step that failed for a transient reason (database, file system).
     retries: int = Field(default=2, ge=0, le=10)
     retry_delay_s: float = Field(default=5.0, ge=0.0, le=3600.0)
