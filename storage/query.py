@@ -97,6 +97,10 @@ def show(store: Store, recording_id: str, actor: str | None = None) -> dict[str,
                           if rec.audio_sha256 else None),
                 "sidecar": {"name": rec.sidecar_name, "sha256": rec.sidecar_sha256,
                             "key": rec.sidecar_key},
+                # files a re-delivery replaced while the recording was never verified
+                "replaced": [{"kind": r.kind, "name": r.name, "sha256": r.sha256,
+                              "key": r.key, "replaced_at": iso(r.replaced_at),
+                              "run_id": r.run_id, "actor": r.actor} for r in rec.replaced],
             },
             "runs": [{"run_id": r.id, "created_at": iso(r.created_at), "verdict": r.verdict,
                       "ruleset": {"id": r.ruleset_id, "version": r.ruleset_version},
@@ -126,6 +130,9 @@ def render_show(d: dict[str, Any]) -> str:
              f"({d['retention_basis']})",
              "  media            " + ("present" if d["media_present"]
                                       else f"purged {d['purged_at']}")]
+    for r in (d.get("files") or {}).get("replaced") or []:
+        lines.append(f"  replaced {r['kind']:<7} {r['sha256']} on {r['replaced_at']} by "
+                     f"{r['actor']} (verdict error, run {r['run_id']}): re-delivered")
     holds = d["legal_holds"]
     if holds:
         for h in holds:

@@ -167,3 +167,16 @@ def test_cut_short_audio_of_a_never_verified_recording_is_replaced(store, make_r
         assert rec.audio_sha256 == hashlib.sha256(b"RIFF the whole take").hexdigest()
         assert [(r.kind, r.sha256) for r in s.scalars(select(ReplacedMedia))] == \
             [("audio", cut)]
+
+
+def test_show_lists_the_replaced_file(store, make_recording):
+    from storage.query import render_show, show
+
+    media, sidecar, report = make_recording("R8", verdict="error", media_bytes=b"cut")
+    cut = store_recording(store, media, sidecar, report).sha256
+    media.write_bytes(b"the whole file")
+    sha = hashlib.sha256(media.read_bytes()).hexdigest()
+    store_recording(store, media, sidecar, {**report, "sha256": sha, "verdict": "pass"})
+    out = show(store, "R8")
+    assert [(r["kind"], r["sha256"]) for r in out["files"]["replaced"]] == [("media", cut)]
+    assert f"replaced media   {cut}" in render_show(out)
