@@ -233,7 +233,7 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
         except RulesetError as exc:
             raise BadRecording(str(exc), sha) from None
         audio_sha = audio_sha256(sc)
-        problem = redelivery_problem(rt.store, sc.recording_id, sha, audio_sha)
+        problem = redelivery_problem(rt.store, sc, sha, audio_sha)
         if problem:  # refused before the models run
             raise BadRecording(problem, sha)
     except BadRecording as exc:
@@ -248,10 +248,10 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
     out["cache_key"] = "dualrec-verify-" + hashlib.sha256("|".join((
         sha, sidecar_sha, audio_sha or "-", rs.id, rs.version, __version__,
         settings_fingerprint(rt.settings))).encode()).hexdigest()
-    done = stored_result(rt.store, sc.recording_id, sha, rs.id, rs.version, __version__,
-                         inputs_sha, audio_sha)
+    done = stored_result(rt.store, sc, sha, rs.id, rs.version, __version__, audio_sha)
     out["stored"] = None if done is None else {
-        "verdict": done.verdict, "same_sidecar": done.sidecar_sha256 == sidecar_sha}
+        "verdict": done.verdict, "same_sidecar": done.sidecar_sha256 == sidecar_sha,
+        "run_id": done.run_id, "current": done.current}
     return out
 
 
@@ -278,15 +278,16 @@ def verify_media(key: str, checked: dict) -> dict:
 @task(name="store-recording", retry_condition_fn=_is_transient)
 def store_task(key: str, checked: dict, report: dict | None) -> dict:
     """Vault and database (storage.ingest.store_recording); with no report, the stored
-    one is reused (a changed sidecar updates metadata and retention)."""
+    run check-input found is reused (changed retention dates update metadata and
+    retention; an earlier run made with this metadata is reinstated)."""
     from storage.db import BadInput
     from storage.ingest import store_recording
-    from storage.query import current_run, get_recording
+    from storage.models import VerificationRun
 
     rt = _rt(key)
     if report is None:
         with rt.store.session() as s:
-            report = current_run(s, get_recording(s, checked["recording_id"])).report_json
+            report = s.get(VerificationRun, checked["stored"]["run_id"]).report_json
     try:
         return {**store_recording(rt.store, checked["media"], checked["meta"],
                                   report).to_dict(), "problem": None}
@@ -338,7 +339,7 @@ def process_one(key: str, media: str, meta: str | None, rel: str,
         item.update(recording_id=checked["recording_id"], sha256=checked["sha256"],
                     branch_id=checked["branch_id"], staff_id=checked["staff_id"])
         stored = checked["stored"]
-        if stored is not None and stored["same_sidecar"]:
+        if stored is not None and stored["same_sidecar"] and stored["current"]:
             item.update(outcome="skipped", verdict=stored["verdict"])
         else:
             if stored is None:

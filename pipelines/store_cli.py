@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
         from verifier.engine import verify as run_verify
         from verifier.ruleset import RulesetError, RulesetLibrary, load_ruleset
         from verifier.sidecar import SidecarError, load_sidecar
-        from storage.ingest import (already_verified, audio_sha256, redelivery_problem,
+        from storage.ingest import (audio_sha256, redelivery_problem, reusable_report,
                                     store_recording)
         from storage.vault import sha256_of_file
 
@@ -92,20 +92,13 @@ def register(app: typer.Typer) -> None:
             raise _fail(str(exc), 2)
         with _store(ctx) as store:
             sha, _ = sha256_of_file(media)
-            report = None
-            problem = redelivery_problem(store, sidecar.recording_id, sha,
-                                         audio_sha256(sidecar))
+            problem = redelivery_problem(store, sidecar, sha, audio_sha256(sidecar))
             if problem:  # refused before the models run
                 raise _fail(problem, 2)
-            if already_verified(store, sidecar.recording_id, sha, rs.id, rs.version,
-                                __version__, sidecar):
-                # Same media, audio, ruleset version, engine and sale metadata (but for
-                # the retention dates): no need to run the models. The stored run is
-                # reused (store_recording still applies changed retention dates).
-                from storage.query import current_run, get_recording
-                with store.session() as s:
-                    rec = get_recording(s, sidecar.recording_id)
-                    report = current_run(s, rec).report_json
+            # Same media, audio, ruleset version, engine and sale metadata (but for the
+            # retention dates): the stored run is reused, no models run (store_recording
+            # still applies changed retention dates).
+            report = reusable_report(store, sidecar, sha, rs.id, rs.version, __version__)
             if report is None:
                 report = run_verify(media, meta, ruleset, settings=settings).to_dict()
             result = store_recording(store, media, sidecar, report)

@@ -189,19 +189,32 @@ def audio_sha256(sc) -> str | None:
     return sha256_of_file(sc.audio_path)[0]
 
 
-def find_reusable_run(s: Session, rec_pk: int, sha: str, ruleset_id: str | None,
+def sidecar_sha256(sc) -> str | None:
+    """sha256 of the sidecar file as read (None: a sidecar given as data)."""
+    if sc.source_path is None or not Path(sc.source_path).is_file():
+        return None
+    return hashlib.sha256(Path(sc.source_path).read_bytes()).hexdigest()
+
+
+def find_reusable_run(s: Session, rec: Recording, sha: str, ruleset_id: str | None,
                       ruleset_version: str | None, engine_version: str,
-                      inputs_sha256: str) -> VerificationRun | None:
+                      inputs_sha256: str, sidecar_sha: str | None = None
+                      ) -> VerificationRun | None:
     """A stored run that makes verifying again pointless: same media, ruleset (id and
-    version), engine version and verification inputs, and a verdict other than error."""
+    version), engine version and verification inputs, and a verdict other than error.
+    A run stored before its inputs were recorded (migration 0004) counts while it is
+    the current run and the sidecar is byte for byte the stored one."""
     if ruleset_id is None:
         return None
+    same_inputs = VerificationRun.inputs_sha256 == inputs_sha256
+    if sidecar_sha is not None and sidecar_sha == rec.sidecar_sha256 and rec.current_run_id:
+        same_inputs = same_inputs | (VerificationRun.inputs_sha256.is_(None)
+                                     & (VerificationRun.id == rec.current_run_id))
     return s.scalars(select(VerificationRun).where(
-        VerificationRun.recording_pk == rec_pk, VerificationRun.media_sha256 == sha,
+        VerificationRun.recording_pk == rec.id, VerificationRun.media_sha256 == sha,
         VerificationRun.ruleset_id == ruleset_id,
         VerificationRun.ruleset_version == ruleset_version,
-        VerificationRun.engine_version == engine_version,
-        VerificationRun.inputs_sha256 == inputs_sha256,
+        VerificationRun.engine_version == engine_version, same_inputs,
         VerificationRun.verdict != "error").order_by(VerificationRun.id.desc())).first()
 
 
@@ -211,11 +224,24 @@ def _describe(rec: Recording, sha: str, audio_sha: str | None) -> tuple[str, str
     return "audio file", rec.audio_sha256
 
 
-def check_redelivery(s: Session, rec: Recording, sha: str, audio_sha: str | None) -> bool:
+def _other_sale(store: Store, rec: Recording, sc) -> list[str]:
+    """What says a sidecar is another sale than the stored recording's (a re-delivery
+    is the same sale: customer, time, product, branch and seller)."""
+    differ = [name for name, same in (
+        ("customer", rec.customer_key == store.customer_key(sc.customer_id)),
+        ("sale_time", rec.sale_time == sc.sale_time),
+        ("product_code", rec.product_code == sc.product_code),
+        ("branch_id", rec.branch_id == sc.branch_id),
+        ("staff_id", rec.staff_id == sc.staff_id)) if not same]
+    return differ
+
+
+def check_redelivery(s: Session, store: Store, rec: Recording, sc, sha: str,
+                     audio_sha: str | None) -> bool:
     """Whether files for an already stored recording replace its stored ones: False
-    when they are the same files; True when they differ and the recording was never
-    verified (only error verdicts), so a re-delivery may take its place; otherwise
-    BadInput (stored evidence is never replaced)."""
+    when they are the same files; True when they differ, the recording was never
+    verified (only error verdicts) and the sidecar is the same sale, so a re-delivery
+    may take its place; otherwise BadInput (stored evidence is never replaced)."""
     if not rec.media_present:
         raise BadInput(f"{rec.recording_id}: its media was purged on "
                        f"{rec.purged_at:%Y-%m-%d} when its retention ended; "
@@ -229,6 +255,12 @@ def check_redelivery(s: Session, rec: Recording, sha: str, audio_sha: str | None
         raise BadInput(f"{rec.recording_id}: the store already holds a different {what} "
                        f"under this recording id (sha256 {stored}), verified with "
                        f"verdict {rec.verdict}; stored recordings are never replaced")
+    other = _other_sale(store, rec, sc)
+    if other:
+        raise BadInput(f"{rec.recording_id}: the store holds another sale under this "
+                       f"recording id ({', '.join(other)} differ) with a different {what}: "
+                       "a re-delivery must be the same sale; give this recording its "
+                       "own recording_id")
     if _active_holds(s, rec.id):
         raise BadInput(f"{rec.recording_id}: the store holds a different {what} under "
                        f"this recording id (sha256 {stored}) and a legal hold covers it: "
@@ -236,16 +268,18 @@ def check_redelivery(s: Session, rec: Recording, sha: str, audio_sha: str | None
     return True
 
 
-def redelivery_problem(store: Store, recording_id: str, sha: str,
-                       audio_sha: str | None) -> str | None:
-    """Why these files cannot be stored under `recording_id` (checked before running
-    the models); None: they can."""
+def redelivery_problem(store: Store, sc, sha: str, audio_sha: str | None) -> str | None:
+    """Why these files cannot be stored under the sidecar's recording id (checked
+    before running the models); None: they can. The same files of a purged recording
+    are left to the skip (a purged recording still in the inbox is no error)."""
     with store.session() as s:
-        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
-        if rec is None:
+        rec = s.scalars(select(Recording).where(
+            Recording.recording_id == sc.recording_id)).first()
+        if rec is None or (not rec.media_present and rec.sha256 == sha
+                           and rec.audio_sha256 == audio_sha):
             return None
         try:
-            check_redelivery(s, rec, sha, audio_sha)
+            check_redelivery(s, store, rec, sc, sha, audio_sha)
         except BadInput as exc:
             return str(exc)
     return None
@@ -265,43 +299,57 @@ def is_transient_error(report: dict[str, Any]) -> bool:
 
 @dataclass
 class StoredResult:
-    """What the store already has for a recording's media, ruleset and engine."""
+    """A stored run for a recording's media, audio, ruleset, engine and inputs."""
     report: dict[str, Any]
     verdict: str
     sidecar_sha256: str
+    run_id: int
+    current: bool  # the recording's current run (else an earlier one to reinstate)
 
 
-def stored_result(store: Store, recording_id: str, sha: str, ruleset_id: str,
-                  ruleset_version: str, engine_version: str, inputs_sha256: str,
-                  audio_sha: str | None = None) -> StoredResult | None:
+def stored_result(store: Store, sc, sha: str, ruleset_id: str, ruleset_version: str,
+                  engine_version: str, audio_sha: str | None = None) -> StoredResult | None:
     """The stored run the batch can reuse instead of running the models: same media,
-    audio, ruleset (id and version), engine version and verification inputs; an error
-    verdict counts too, unless it came from the machine (TRANSIENT_ERROR_CHECKS)."""
+    audio, ruleset (id and version), engine version and verification inputs. The
+    current run counts whatever its verdict, unless the error came from the machine
+    (TRANSIENT_ERROR_CHECKS); an earlier run (the sidecar went back to earlier values)
+    counts unless its verdict is error."""
+    inputs = verification_inputs(sc, audio_sha)
+    side_sha = sidecar_sha256(sc)
     with store.session() as s:
-        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
+        rec = s.scalars(select(Recording).where(
+            Recording.recording_id == sc.recording_id)).first()
         if (rec is None or rec.sha256 != sha or rec.audio_sha256 != audio_sha
                 or rec.current_run_id is None):
             return None
         run = s.get(VerificationRun, rec.current_run_id)
-        if (run.media_sha256, run.ruleset_id, run.ruleset_version, run.engine_version,
-                run.inputs_sha256) != (sha, ruleset_id, ruleset_version, engine_version,
-                                       inputs_sha256):
+        legacy = run.inputs_sha256 is None and side_sha == rec.sidecar_sha256
+        if ((run.media_sha256, run.ruleset_id, run.ruleset_version, run.engine_version)
+                == (sha, ruleset_id, ruleset_version, engine_version)
+                and (run.inputs_sha256 == inputs or legacy)
+                and not is_transient_error(run.report_json)):
+            return StoredResult(run.report_json, run.verdict, rec.sidecar_sha256, run.id, True)
+        other = find_reusable_run(s, rec, sha, ruleset_id, ruleset_version, engine_version,
+                                  inputs)
+        if other is None:
             return None
-        if is_transient_error(run.report_json):
-            return None
-        return StoredResult(run.report_json, run.verdict, rec.sidecar_sha256)
+        return StoredResult(other.report_json, other.verdict, rec.sidecar_sha256, other.id,
+                            False)
 
 
-def already_verified(store: Store, recording_id: str, sha: str, ruleset_id: str,
-                     ruleset_version: str, engine_version: str, sc) -> bool:
-    """Whether `dualrec ingest` can skip verification (checked before running models)."""
+def reusable_report(store: Store, sc, sha: str, ruleset_id: str, ruleset_version: str,
+                    engine_version: str) -> dict[str, Any] | None:
+    """For `dualrec ingest`: the stored report that makes running the models pointless
+    (same media, audio, ruleset, engine, inputs; verdict not error), or None."""
     audio_sha = audio_sha256(sc)
     with store.session() as s:
-        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).first()
+        rec = s.scalars(select(Recording).where(
+            Recording.recording_id == sc.recording_id)).first()
         if rec is None or rec.sha256 != sha or rec.audio_sha256 != audio_sha:
-            return False
-        return find_reusable_run(s, rec.id, sha, ruleset_id, ruleset_version,
-                                 engine_version, verification_inputs(sc, audio_sha)) is not None
+            return None
+        run = find_reusable_run(s, rec, sha, ruleset_id, ruleset_version, engine_version,
+                                verification_inputs(sc, audio_sha), sidecar_sha256(sc))
+        return None if run is None else run.report_json
 
 
 # --------------------------------------------------------------------------- writing
@@ -379,12 +427,15 @@ VERDICT_FIELDS = ("recording_id", "product_code", "product_category", "product_r
 
 def _check_report_metadata(report: dict[str, Any], sc) -> None:
     """A report records the sale metadata it was made with (CONTRACT section 4,
-    `metadata`): where it says, it must agree with this sidecar."""
+    `metadata`): where it says, it must agree with this sidecar (a report the store
+    saved has personal data masked in it: that counts as agreeing)."""
     made_with = report.get("metadata")
     if not isinstance(made_with, dict):
         return  # a report from elsewhere that does not say
     now = sc.model_dump(mode="json")
-    differ = [k for k in VERDICT_FIELDS if k in made_with and made_with[k] != now.get(k)]
+    secrets = personal_secrets(sc)
+    differ = [k for k in VERDICT_FIELDS if k in made_with
+              and made_with[k] not in (now.get(k), scrub(now.get(k), secrets))]
     if differ:
         raise BadInput(f"report: it was made with other sale metadata ({', '.join(differ)} "
                        "not the sidecar's): verify the recording again with this sidecar")
@@ -417,9 +468,12 @@ def store_recording(store: Store, media_path: str | os.PathLike, sidecar, report
     with store.session() as s:
         existing = s.scalars(select(Recording).where(
             Recording.recording_id == sc.recording_id)).first()
-        if existing is not None and not check_redelivery(s, existing, sha, audio_sha):
-            reusable = find_reusable_run(s, existing.id, sha, *_skip_key(report), inputs_sha)
-            if reusable is not None and existing.sidecar_sha256 == sidecar_sha:
+        if existing is not None and not check_redelivery(s, store, existing, sc, sha,
+                                                         audio_sha):
+            reusable = find_reusable_run(s, existing, sha, *_skip_key(report), inputs_sha,
+                                         sidecar_sha)
+            if (reusable is not None and reusable.id == existing.current_run_id
+                    and existing.sidecar_sha256 == sidecar_sha):
                 return IngestResult(sc.recording_id, "skipped", existing.verdict, sha,
                                     existing.current_run_id,
                                     existing.retention_until.isoformat()
@@ -498,6 +552,7 @@ def _write_rows(store, sc, report, sha, size, inputs_sha, media_path, audio_path
         _vault_row(s, sidecar_obj, "sidecar")
         created = rec is None
         updated = reverified = replaced = False
+        run = None
         if created:
             rec = Recording(recording_id=sc.recording_id, sha256=sha, media_key=media_obj.key,
                             media_name=media_path.name, media_bytes=size, media_present=True,
@@ -511,8 +566,12 @@ def _write_rows(store, sc, report, sha, size, inputs_sha, media_path, audio_path
                 "vault": store.vault.describe(), "encrypted": media_obj.encrypted,
                 **retention.as_dict()})
         else:
+            # Before anything changes: a run made with these very inputs (and, for a run
+            # stored before inputs were recorded, with the sidecar still stored).
+            run = find_reusable_run(s, rec, sha, *_skip_key(report), inputs_sha,
+                                    sidecar_obj.sha256)
             # Checked again under the row lock: a concurrent ingest may have verified it.
-            if check_redelivery(s, rec, sha, files["audio_sha256"]):
+            if check_redelivery(s, store, rec, sc, sha, files["audio_sha256"]):
                 gone = _replace_media(s, rec, sha, size, media_path, media_obj, audio_obj,
                                       actor)
                 replaced = True
@@ -534,7 +593,6 @@ def _write_rows(store, sc, report, sha, size, inputs_sha, media_path, audio_path
                     "retention_before": {"retention_until": before[0],
                                          "retention_basis": before[1]},
                     **retention.as_dict()})
-        run = find_reusable_run(s, rec.id, sha, *_skip_key(report), inputs_sha)
         if run is None:
             reverified = not created
             run = _add_run(s, rec, report, sha, inputs_sha, actor)
@@ -543,6 +601,16 @@ def _write_rows(store, sc, report, sha, size, inputs_sha, media_path, audio_path
                 "ruleset": {"id": run.ruleset_id, "version": run.ruleset_version},
                 "engine": {"version": run.engine_version, "asr_model": run.asr_model,
                            "face_detector": run.face_detector},
+                "report_sha256": run.report_sha256})
+        elif run.id != rec.current_run_id:
+            # The sale metadata went back to values an earlier run was made with: that
+            # run's verdict is the recording's again (no models needed).
+            previous = (rec.current_run_id, rec.verdict)
+            rec.current_run_id, rec.verdict = run.id, run.verdict
+            updated = True
+            audit.append(s, actor, "verify", rec.recording_id, {
+                "run_id": run.id, "verdict": run.verdict, "reinstated": True,
+                "previous": {"run_id": previous[0], "verdict": previous[1]},
                 "report_sha256": run.report_sha256})
         status = ("stored" if created else "replaced" if replaced
                   else "reverified" if reverified else "updated" if updated else "skipped")
