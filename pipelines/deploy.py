@@ -18,6 +18,16 @@ running it again updates what exists instead of adding to it.
 The Prefect server is the one PREFECT_API_URL names (env or the active Prefect profile);
 without one, or when it does not answer, `DeployError` (exit 2) says so in one line;
 Prefect's own fallback, a temporary in-process server, is never used.
+
+`--prune` (`deploy(..., prune=True)`), after the plan is applied: every deployment on
+the server that dualrec made for the plan's work pool (its flow is one of DUALREC_FLOWS,
+its work pool is the plan's, it is tagged "dualrec") whose name is not in the plan is
+deleted (the server deletes its scheduled runs with it); nothing of another flow or
+another pool is touched. The work queue such a deployment ran on, when no planned queue
+has its name and no deployment is left on it, is paused, not deleted (a worker left on
+the branch server takes nothing from it; its history stays); its description says so,
+and a later `dualrec deploy` that plans that queue again resumes it. A dry run does not
+prune: listing what would go needs the server, and a dry run contacts none.
 """
 from __future__ import annotations
 
@@ -36,6 +46,14 @@ NIGHTLY_ENTRYPOINT = "pipelines/flows.py:nightly_batch"
 RETENTION_ENTRYPOINT = "pipelines/flows.py:retention_sweep"
 VERIFY_ENTRYPOINT = "pipelines/flows.py:verify_recording"
 HEALTH_TIMEOUT_S = 10.0
+# The flows dualrec deploys (the flow names of the entrypoints above); `--prune` looks
+# only at deployments of these flows, tagged DUALREC_TAG, in the plan's work pool.
+DUALREC_FLOWS = ("nightly-batch", "verify-recording", "retention-sweep")
+DUALREC_TAG = "dualrec"
+# The description of a queue `--prune` paused starts so; such a queue is resumed when a
+# later deploy plans it again (a queue paused by hand stays paused).
+PRUNED_QUEUE_MARK = "dualrec: paused by `dualrec deploy --prune`"
+_PAGE = 100
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -183,7 +201,7 @@ class QueuePlan:
     concurrency_limit: int
     description: str
     worker_host: str                 # whose worker polls it: "branch BR001", "head office"
-    status: str = "planned"          # created | updated | unchanged
+    status: str = "planned"          # created | updated | unchanged | resumed
 
 
 @dataclass
@@ -207,6 +225,33 @@ class DeploymentPlan:
 
 
 @dataclass
+class RemovedDeployment:
+    """A deployment `--prune` deleted: dualrec's, in the plan's pool, not in the plan."""
+    flow_name: str
+    name: str
+    id: str
+    work_queue: str | None
+    tags: list[str]
+    status: str = "removed"
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.flow_name}/{self.name}"
+
+
+@dataclass
+class PausedQueue:
+    """The work queue of removed deployments that no planned deployment uses."""
+    name: str
+    id: str
+    status: str = "paused"           # paused | already paused
+
+
+DRY_RUN_PRUNE_NOTE = ("not planned: pruning needs the server's list of deployments, and "
+                      "--dry-run contacts no server; run without --dry-run to prune")
+
+
+@dataclass
 class Plan:
     api_url: str | None
     work_pool: str
@@ -214,9 +259,13 @@ class Plan:
     queues: list[QueuePlan]
     deployments: list[DeploymentPlan]
     work_pool_status: str = "planned"  # created | exists
+    # --prune: False (not asked), True; removed/paused_queues None until pruned
+    prune: bool = False
+    removed: list[RemovedDeployment] | None = None
+    paused_queues: list[PausedQueue] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "api_url": self.api_url,
             "work_pool": {"name": self.work_pool, "type": "process",
                           "status": self.work_pool_status},
@@ -225,6 +274,14 @@ class Plan:
             "deployments": [{**asdict(d), "name": d.full_name, "deployment_name": d.name}
                             for d in self.deployments],
         }
+        if self.prune:  # without --prune the document is what it always was
+            pruned = self.removed is not None
+            out["prune"] = {"status": "applied" if pruned else DRY_RUN_PRUNE_NOTE}
+            out["removed"] = ([{**asdict(r), "name": r.full_name, "deployment_name": r.name}
+                               for r in self.removed] if pruned else None)
+            out["paused_work_queues"] = ([asdict(q) for q in self.paused_queues]
+                                         if pruned else None)
+        return out
 
 
 def make_plan(spec: DeploySpec, api_url: str | None = None) -> Plan:
@@ -344,8 +401,13 @@ def apply_plan(plan: Plan) -> Plan:
                                          description=q.description)
                 q.status = "created"
                 continue
-            if (existing.concurrency_limit, existing.description) != (q.concurrency_limit,
-                                                                      q.description):
+            if existing.is_paused and (existing.description or "").startswith(
+                    PRUNED_QUEUE_MARK):  # its branch is back: `--prune` paused it
+                client.update_work_queue(existing.id, concurrency_limit=q.concurrency_limit,
+                                         description=q.description, is_paused=False)
+                q.status = "resumed"
+            elif (existing.concurrency_limit, existing.description) != (q.concurrency_limit,
+                                                                        q.description):
                 client.update_work_queue(existing.id, concurrency_limit=q.concurrency_limit,
                                          description=q.description)
                 q.status = "updated"
@@ -377,13 +439,112 @@ def apply_plan(plan: Plan) -> Plan:
     return plan
 
 
-def deploy(path: Path, dry_run: bool = False) -> Plan:
-    """Read the deployment file and (unless `dry_run`) apply it to the Prefect server."""
+def _dualrec_deployments(client, work_pool: str) -> list[tuple[str, Any]]:
+    """(flow name, deployment) of every deployment on the server that dualrec made for
+    `work_pool`: flow one of DUALREC_FLOWS, work pool `work_pool`, tagged DUALREC_TAG.
+    The server filters; each condition is checked again here, so that a filter the
+    server ignored could not widen the selection."""
+    from prefect.client.schemas.filters import (DeploymentFilter, DeploymentFilterTags,
+                                                FlowFilter, FlowFilterName, WorkPoolFilter,
+                                                WorkPoolFilterName)
+    from prefect.client.schemas.sorting import DeploymentSort
+
+    flow_names = {f.id: f.name for f in client.read_flows(
+        flow_filter=FlowFilter(name=FlowFilterName(any_=list(DUALREC_FLOWS))))
+        if f.name in DUALREC_FLOWS}
+    if not flow_names:
+        return []
+    found: dict[Any, tuple[str, Any]] = {}
+    offset = 0
+    while True:
+        page = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=list(DUALREC_FLOWS))),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[work_pool])),
+            deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=[DUALREC_TAG])),
+            sort=DeploymentSort.NAME_ASC, limit=_PAGE, offset=offset)
+        for d in page:
+            if (d.flow_id in flow_names and d.work_pool_name == work_pool
+                    and DUALREC_TAG in (d.tags or [])):
+                found[d.id] = (flow_names[d.flow_id], d)
+        if len(page) < _PAGE:
+            break
+        offset += _PAGE
+    return sorted(found.values(), key=lambda fd: (fd[0], fd[1].name))
+
+
+def prune_plan(plan: Plan) -> Plan:
+    """After `apply_plan`: delete dualrec's deployments in the plan's pool that the plan
+    no longer has; pause the queues they used that nothing planned or left uses."""
+    from datetime import datetime, timezone
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+    from prefect.client.schemas.sorting import DeploymentSort
+    from prefect.exceptions import ObjectNotFound
+
+    planned = {d.full_name for d in plan.deployments}
+    planned_queues = {q.name for q in plan.queues}
+    plan.prune, plan.removed, plan.paused_queues = True, [], []
+    with get_client(sync_client=True) as client:
+        mine = _dualrec_deployments(client, plan.work_pool)
+        for flow_name, d in mine:
+            if f"{flow_name}/{d.name}" in planned:
+                continue
+            try:
+                client.delete_deployment(d.id)
+            except ObjectNotFound:  # deleted meanwhile by someone else
+                continue
+            plan.removed.append(RemovedDeployment(flow_name, d.name, str(d.id),
+                                                  d.work_queue_name, list(d.tags or [])))
+        candidates = sorted({r.work_queue for r in plan.removed if r.work_queue}
+                            - planned_queues - {"default"})
+        if not candidates:
+            return plan
+        # a queue something else still uses (a deployment of another flow in this pool)
+        # is left running
+        used: set[str] = set()
+        offset = 0
+        while True:
+            page = client.read_deployments(
+                work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[plan.work_pool])),
+                sort=DeploymentSort.NAME_ASC, limit=_PAGE, offset=offset)
+            used.update(d.work_queue_name for d in page
+                        if d.work_pool_name == plan.work_pool and d.work_queue_name)
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+        when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        for name in candidates:
+            if name in used:
+                continue
+            try:
+                queue = client.read_work_queue_by_name(name, work_pool_name=plan.work_pool)
+            except ObjectNotFound:
+                continue
+            if queue.is_paused:
+                plan.paused_queues.append(PausedQueue(name, str(queue.id), "already paused"))
+                continue
+            client.update_work_queue(
+                queue.id, is_paused=True,
+                description=f"{PRUNED_QUEUE_MARK} at {when}: no deployment of the "
+                            "deployment file uses this queue any more. "
+                            f"Before: {queue.description or ''}".strip())
+            plan.paused_queues.append(PausedQueue(name, str(queue.id)))
+    return plan
+
+
+def deploy(path: Path, dry_run: bool = False, prune: bool = False) -> Plan:
+    """Read the deployment file and (unless `dry_run`) apply it to the Prefect server;
+    with `prune` (and not `dry_run`), then delete dualrec's deployments in the pool that
+    the file no longer has and pause their queues (`prune_plan`)."""
     spec = load_deploy_file(path)
     if dry_run:
         from prefect.settings import PREFECT_API_URL
-        return make_plan(spec, PREFECT_API_URL.value() or None)
-    return apply_plan(make_plan(spec, prefect_api_url()))
+        plan = make_plan(spec, PREFECT_API_URL.value() or None)
+        plan.prune = prune  # asked for, not planned: removed stays None
+        return plan
+    plan = apply_plan(make_plan(spec, prefect_api_url()))
+    return prune_plan(plan) if prune else plan
 
 
 def render(plan: Plan, dry_run: bool) -> str:
@@ -398,6 +559,18 @@ def render(plan: Plan, dry_run: bool) -> str:
         when = f"cron '{d.cron}' {d.timezone}" if d.cron else "on demand"
         lines.append(f"  deployment {d.full_name}: {when}, queue "
                      f"{d.work_queue}, parameters {d.parameters}{_st(d.status)}")
+    if plan.prune and plan.removed is None:
+        lines.append(f"  prune: {DRY_RUN_PRUNE_NOTE}")
+    elif plan.prune:
+        for r in plan.removed:
+            lines.append(f"  deployment {r.full_name}: not in the deployment file, queue "
+                         f"{r.work_queue}{_st(r.status)}")
+        for pq in plan.paused_queues or []:
+            lines.append(f"  work queue {pq.name}: no deployment uses it; paused, its "
+                         f"worker can be stopped{_st(pq.status)}")
+        if not plan.removed:
+            lines.append(f"  prune: nothing to remove (every dualrec deployment in pool "
+                         f"{plan.work_pool} is in the deployment file)")
     lines.append("workers (PREFECT_API_URL pointing at this server):")
     for q in plan.queues:
         lines.append(f"  {q.worker_host + ':':<14} prefect worker start --pool {plan.work_pool}"

@@ -86,6 +86,17 @@ def test_deploy_needs_a_reachable_server_and_says_so_in_one_line(tmp_path):
         "retention-sweep/retention-sweep"]
     assert [(q["name"], q["concurrency_limit"]) for q in plan["work_queues"]] == [
         ("branch-BR001", 1), ("branch-BR002", 2), ("head-office", 1)]
+    assert "removed" not in plan and "prune" not in plan  # without --prune: as before
+
+    # --prune --dry-run: still no server; the plan, and a word that pruning was not planned
+    r = dualrec_deploy(prefect_env(home), "--file", file, "--dry-run", "--prune", "--json")
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["removed"] is None and plan["paused_work_queues"] is None
+    assert "not planned" in plan["prune"]["status"]
+    r = dualrec_deploy(prefect_env(home), "--file", file, "--dry-run", "--prune")
+    assert r.returncode == 0, r.stderr
+    assert "prune: not planned: pruning needs the server" in r.stdout
 
 
 @pytest.mark.parametrize("body, message", [
@@ -189,6 +200,107 @@ def test_deploy_creates_the_pool_queues_and_scheduled_deployments(prefect_api, t
             d = client.read_deployment_by_name(f"verify-recording/verify-recording-{branch}")
             assert d.work_queue_name == f"branch-{branch}" and d.schedules == []
             assert d.entrypoint == "pipelines/flows.py:verify_recording"
+
+
+def test_prune_removes_a_removed_branchs_deployments_and_pauses_its_queue(prefect_api,
+                                                                          tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectNotFound
+
+    pool = "dualrec-prune"
+    env = prefect_env(tmp_path / "home", PREFECT_API_URL=prefect_api)
+
+    def deploy_file(*branches: str, verify: bool = True) -> Path:
+        lines = [f"work_pool: {pool}", f"verify_recording: {{enabled: {str(verify).lower()}}}",
+                 "branches:"]
+        lines += [f"  - {{id: {b}, inbox: {tmp_path / b}}}" for b in branches]
+        path = tmp_path / f"deploy-{'-'.join(branches)}-{verify}.yaml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    r = dualrec_deploy(env, "--file", deploy_file("BR101", "BR102", "BR103"), "--json")
+    assert r.returncode == 0, r.stderr
+    before = {d["name"]: d["id"] for d in json.loads(r.stdout)["deployments"]}
+
+    # by hand, not dualrec's to remove: another flow in the pool (tagged dualrec even),
+    # a dualrec flow in another pool, a dualrec flow in the pool without the tag (on
+    # BR103's queue: a queue something still uses is not paused)
+    with get_client(sync_client=True) as client:
+        client.create_work_pool(WorkPoolCreate(name="someone-elses", type="process"))
+        other_flow = client.create_flow_from_name("someone-elses-flow")
+        nightly = client.create_flow_from_name("nightly-batch")
+        others = {
+            "someone-elses-flow/theirs": client.create_deployment(
+                other_flow, "theirs", work_pool_name=pool, work_queue_name="their-queue",
+                tags=["dualrec"]),
+            "nightly-batch/nightly-batch-BR777": client.create_deployment(
+                nightly, "nightly-batch-BR777", work_pool_name="someone-elses",
+                work_queue_name="branch-BR777", tags=["dualrec", "nightly-batch"]),
+            "nightly-batch/by-hand": client.create_deployment(
+                nightly, "by-hand", work_pool_name=pool, work_queue_name="branch-BR103",
+                tags=["mine"]),
+        }
+
+    # BR102 and BR103 leave the file
+    r = dualrec_deploy(env, "--file", deploy_file("BR101"), "--prune", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["prune"] == {"status": "applied"}
+    gone = [f"{flow}/{flow}-{b}" for flow in ("nightly-batch", "verify-recording")
+            for b in ("BR102", "BR103")]
+    assert [(x["name"], x["id"], x["status"], x["work_queue"]) for x in out["removed"]] == [
+        (name, before[name], "removed", f"branch-{name[-5:]}") for name in gone]
+    assert [(q["name"], q["status"]) for q in out["paused_work_queues"]] == [
+        ("branch-BR102", "paused")]
+    kept = {d["name"]: d["id"] for d in out["deployments"]}
+    assert kept == {k: v for k, v in before.items() if k not in gone}
+    assert {d["status"] for d in out["deployments"]} == {"updated"}
+
+    with get_client(sync_client=True) as client:
+        for name in gone:
+            with pytest.raises(ObjectNotFound):
+                client.read_deployment_by_name(name)
+        for name, id_ in kept.items():  # untouched: same id, pool, queue, schedule
+            d = client.read_deployment_by_name(name)
+            assert str(d.id) == id_ and d.work_pool_name == pool and not d.paused
+        assert client.read_deployment_by_name(
+            "nightly-batch/nightly-batch-BR101").schedules[0].active
+        for name, id_ in others.items():
+            assert client.read_deployment_by_name(name).id == id_
+        queues = {q.name: q for q in client.read_work_queues(work_pool_name=pool)}
+        assert queues["branch-BR102"].is_paused  # kept, paused: a leftover worker idles
+        assert "dualrec deploy --prune" in queues["branch-BR102"].description
+        # BR103's queue still has the deployment made by hand: it keeps running
+        assert not any(queues[q].is_paused for q in ("branch-BR101", "branch-BR103",
+                                                     "head-office", "their-queue"))
+
+    # again: nothing left to remove; the text output says so
+    r = dualrec_deploy(env, "--file", deploy_file("BR101"), "--prune")
+    assert r.returncode == 0, r.stderr
+    assert "[removed]" not in r.stdout and "prune: nothing to remove" in r.stdout
+
+    # on-demand deployments switched off: removed, but BR101's queue still has its
+    # nightly batch, so it keeps running
+    r = dualrec_deploy(env, "--file", deploy_file("BR101", verify=False), "--prune")
+    assert r.returncode == 0, r.stderr
+    assert ("deployment verify-recording/verify-recording-BR101: not in the deployment "
+            "file, queue branch-BR101  [removed]") in r.stdout
+    assert "[paused]" not in r.stdout
+    with get_client(sync_client=True) as client:
+        assert not client.read_work_queue_by_name("branch-BR101",
+                                                  work_pool_name=pool).is_paused
+
+    # BR102 comes back (no --prune needed): its queue, paused by the prune, resumes
+    r = dualrec_deploy(env, "--file", deploy_file("BR101", "BR102"), "--json")
+    assert r.returncode == 0, r.stderr
+    back = json.loads(r.stdout)
+    assert "removed" not in back
+    assert {q["name"]: q["status"] for q in back["work_queues"]}["branch-BR102"] == "resumed"
+    with get_client(sync_client=True) as client:
+        q = client.read_work_queue_by_name("branch-BR102", work_pool_name=pool)
+        assert not q.is_paused and q.description.startswith("Branch BR102:")
+        assert client.read_deployment_by_name("nightly-batch/nightly-batch-BR102")
 
 
 def _wait_final(client, run_ids, timeout: float, worker) -> list:
