@@ -8,6 +8,7 @@ Customer data does not appear (reasons come from the stored, masked reports).
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 from collections import defaultdict
@@ -90,9 +91,54 @@ def reports_dir(settings) -> Path:
     return Path(settings.batch.reports_dir or Path(settings.data_dir) / "reports")
 
 
+class ReportsDirError(ValueError):
+    """batch.reports_dir cannot take the summaries (bad configuration)."""
+
+
+def check_reports_dir(settings) -> Path:
+    """Create the reports folder (and its timelines/) and prove a file can be written
+    there, before a batch starts: otherwise the whole run is verified and stored, and
+    only its summary page fails, at the end."""
+    reports = reports_dir(settings)
+    where = f"batch.reports_dir {reports}"
+    try:
+        (reports / "timelines" if settings.batch.timelines else reports).mkdir(
+            parents=True, exist_ok=True)
+        probe = reports / f".dualrec-write-test.{os.getpid()}.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise ReportsDirError(f"{where}: a file is in the way of the folder") from None
+    except NotADirectoryError:
+        raise ReportsDirError(f"{where}: a file is in the way of the folder (or of one "
+                              "of its parents)") from None
+    except OSError as exc:
+        raise ReportsDirError(f"{where}: cannot write there "
+                              f"({exc.strerror or exc})") from None
+    return reports
+
+
+# A picture's file name stays far below the 255-byte limit of Linux file systems,
+# leaving room for the temporary name flows.draw_timeline writes it under first
+# (".{name}.{pid}.{thread id}.tmp.png": about 40 bytes more).
+TIMELINE_ID_BYTES = 96
+
+
 def timeline_path(reports: Path, recording_id: str, run_id: int) -> Path:
     """A verification run's timeline picture under the reports folder."""
-    return reports / "timelines" / f"{recording_id}-run{run_id}.png"
+    return reports / "timelines" / f"{_file_id(recording_id)}-run{run_id}.png"
+
+
+def _file_id(recording_id: str) -> str:
+    """The id as it is, when short enough; a long one (128 characters of Chinese are
+    384 bytes) cut on a character boundary, with a hash of the whole id so two ids
+    that start alike still get pictures of their own. A cut name is always longer than
+    TIMELINE_ID_BYTES, so it cannot be some short id's name."""
+    raw = recording_id.encode("utf-8")
+    if len(raw) <= TIMELINE_ID_BYTES:
+        return recording_id
+    head = raw[:TIMELINE_ID_BYTES].decode("utf-8", errors="ignore")
+    return f"{head}~{hashlib.sha256(raw).hexdigest()[:16]}"
 
 
 def _rates(items: list[dict], key: str) -> list[dict[str, Any]]:
@@ -159,9 +205,9 @@ def write_batch_summary(store, batch_key: str, settings) -> Path:
     reports.mkdir(parents=True, exist_ok=True)
     run, items = summary_items(store, batch_key)
     for it in items:
-        png = timeline_path(reports, it["recording_id"], it["run_id"])
-        it["timeline"] = (png.relative_to(reports).as_posix()
-                          if it["run_id"] and png.is_file() else None)
+        png = (timeline_path(reports, it["recording_id"], it["run_id"])
+               if it["run_id"] and it["recording_id"] else None)  # a rejected file: none
+        it["timeline"] = png.relative_to(reports).as_posix() if png and png.is_file() else None
         it["reasons"] = [r for r in (it["reason"] or "").split("; ") if r]
     attention = [it for it in items if it["verdict"] != "pass" and it["outcome"] != "deferred"]
     by_branch = _rates(items, "branch")
@@ -180,3 +226,28 @@ def write_batch_summary(store, batch_key: str, settings) -> Path:
     tmp.write_text(html, encoding="utf-8")
     os.replace(tmp, out)
     return out
+
+
+def mark_interrupted(store, why: str, batch_key: str | None = None) -> list[str]:
+    """A run stopped by a signal (SIGTERM, Ctrl-C): ``crashed`` now, with the counts of
+    what it did so far, rather than ``running`` until the next run on this host notices
+    its pid is gone. Without `batch_key`, the runs this process is running. Returns the
+    keys marked."""
+    import socket
+
+    from storage import audit
+    from storage.batches import counts, item_dict
+    from storage.models import utcnow
+
+    query = select(BatchRun).where(BatchRun.status == "running")
+    query = (query.where(BatchRun.batch_key == batch_key) if batch_key else
+             query.where(BatchRun.host == socket.gethostname(), BatchRun.pid == os.getpid()))
+    marked = []
+    with store.session() as s:
+        for run in s.scalars(query):
+            run.status, run.finished_at = "crashed", utcnow()
+            run.summary = counts([item_dict(i) for i in run.items])
+            audit.append(s, run.actor, "batch", None, {"batch": run.batch_key,
+                                                        "event": "interrupted", "why": why})
+            marked.append(run.batch_key)
+    return marked

@@ -88,6 +88,43 @@ def embedded_server(timeout_s: float = STARTUP_TIMEOUT_S) -> Iterator[str | None
         lock.close()
 
 
+def _drain_prefect_clients(timeout_s: float = 5.0) -> None:
+    """Send what Prefect still holds for the server (run logs, events) while it is up.
+
+    Prefect sends run logs in batches every couple of seconds (the flow's last one,
+    "Finished in state ...", is logged as it returns) and otherwise only drains its
+    queues at exit, after this server is gone: "--- Error logging to API --- All
+    connection attempts failed" on stderr."""
+    if "prefect" not in sys.modules:
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for service in (APILogWorker, EventsWorker):
+        try:
+            service.drain_all(timeout=timeout_s)
+        except Exception:  # a stuck worker must not keep the server (or the batch) up
+            pass
+
+
+def mark_flow_run_crashed(flow_run_id: str, message: str) -> bool:
+    """Tell the Prefect server that a flow run this process abandons (its batch was
+    stopped by a signal) has crashed: else it shows as running forever. False when the
+    server cannot be told."""
+    import uuid
+
+    try:
+        from prefect.client.orchestration import get_client
+        from prefect.states import Crashed
+
+        with get_client(sync_client=True) as client:
+            client.set_flow_run_state(uuid.UUID(flow_run_id), Crashed(message=message),
+                                      force=True)
+    except Exception:  # not a flow run id, the server gone: the store has the truth
+        return False
+    return True
+
+
 @contextlib.contextmanager
 def _started(home: Path, timeout_s: float) -> Iterator[str]:
     import importlib.util
@@ -104,7 +141,9 @@ def _started(home: Path, timeout_s: float) -> Iterator[str]:
              "--port", str(port), "--log-level", "error", "--lifespan", "on"],
             env={**os.environ, "PREFECT_UI_ENABLED": "false"}, stdout=out,
             stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent)
+            # Ctrl-C reaches the terminal's whole process group: the server must stay
+            # up until the batch has recorded that it stops (it stops the server then).
+            start_new_session=True, preexec_fn=_die_with_parent)
     try:
         deadline = time.monotonic() + timeout_s
         while not _healthy(url):
@@ -121,6 +160,7 @@ def _started(home: Path, timeout_s: float) -> Iterator[str]:
         finally:
             os.environ.pop("PREFECT_API_URL", None)
     finally:
+        _drain_prefect_clients()
         proc.terminate()
         try:
             proc.wait(timeout=10)

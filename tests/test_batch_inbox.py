@@ -83,3 +83,79 @@ def test_the_summary_chart_takes_ids_with_dollar_signs_literally():
     rows = [{"name": "BR$\\foo{$", "n": 1, "pass": 1, "fail": 0, "review": 0, "error": 0,
              "rate": 1.0}]
     assert len(_chart(rows)) > 1000  # a PNG, not a mathtext parse error
+
+
+def age(path, seconds):
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_a_separate_audio_file_still_being_copied_defers_its_recording(tmp_path):
+    import json
+
+    touch(tmp_path / "v.mp4")
+    touch(tmp_path / "v.json", json.dumps({"audio_file": "audio/v.wav"}))
+    touch(tmp_path / "audio" / "v.wav")  # written just now, after the video and sidecar
+    for name in ("v.mp4", "v.json"):
+        age(tmp_path / name, 3600)
+    [entry] = scan_inbox(tmp_path, min_age_s=60)
+    assert entry.deferred and "still being copied" in entry.problem
+    age(tmp_path / "audio" / "v.wav", 3600)
+    [entry] = scan_inbox(tmp_path, min_age_s=60)
+    assert entry.problem is None and not entry.deferred
+
+
+def test_a_sidecar_the_scan_cannot_parse_is_left_to_the_check_step(tmp_path):
+    touch(tmp_path / "a.mp4")
+    touch(tmp_path / "a.json", "{not json")
+    touch(tmp_path / "b.mp4")
+    touch(tmp_path / "b.json", '{"audio_file": 7, "recording_id": ["x"]}')
+    touch(tmp_path / "c.mp4")
+    touch(tmp_path / "c.json", '{"audio_file": "missing.wav"}')
+    for name in ("a.mp4", "a.json", "b.mp4", "b.json", "c.mp4", "c.json"):
+        age(tmp_path / name, 3600)
+    entries = scan_inbox(tmp_path, min_age_s=60)
+    assert [(e.problem, e.deferred) for e in entries] == [(None, False)] * 3
+
+
+def test_two_sidecars_giving_one_recording_id_are_both_refused(tmp_path):
+    import json
+
+    touch(tmp_path / "day1" / "R1.mp4")
+    touch(tmp_path / "day1" / "R1.json", "{}")  # the id defaults to the stem: R1
+    touch(tmp_path / "day2" / "R1.mp4")
+    touch(tmp_path / "day2" / "R1.json", "{}")
+    touch(tmp_path / "day3" / "other.mp4")
+    touch(tmp_path / "day3" / "other.json", json.dumps({"recording_id": " R1 "}))
+    touch(tmp_path / "day3" / "fine.mp4")
+    touch(tmp_path / "day3" / "fine.json", json.dumps({"recording_id": "R2"}))
+    by = {e.rel: e for e in scan_inbox(tmp_path)}
+    assert by["day3/fine.mp4"].problem is None
+    assert by["day1/R1.mp4"].problem == (
+        "recording_id R1 is also given by day2/R1.json, day3/other.json: "
+        "3 recordings under one id; fix the sidecars")
+    assert "also given by day1/R1.json, day3/other.json" in by["day2/R1.mp4"].problem
+    assert "also given by day1/R1.json, day2/R1.json" in by["day3/other.mp4"].problem
+    assert not any(e.deferred for e in by.values())
+
+
+def test_an_id_conflict_is_refused_even_when_one_file_is_still_being_copied(tmp_path):
+    touch(tmp_path / "a" / "R1.mp4")
+    touch(tmp_path / "a" / "R1.json", "{}")
+    touch(tmp_path / "b" / "R1.mp4")
+    touch(tmp_path / "b" / "R1.json", "{}")
+    for name in ("a/R1.mp4", "a/R1.json"):
+        age(tmp_path / name, 3600)
+    a, b = scan_inbox(tmp_path, min_age_s=60)
+    assert (a.problem, a.deferred) == ("recording_id R1 is also given by b/R1.json: two "
+                                       "recordings under one id; fix the sidecars", False)
+    assert not b.deferred and "also given by a/R1.json" in b.problem
+
+
+def test_two_videos_sharing_one_sidecar_are_both_refused(tmp_path):
+    touch(tmp_path / "s.mp4")
+    touch(tmp_path / "s.mov")
+    touch(tmp_path / "s.json", "{}")
+    mov, mp4 = scan_inbox(tmp_path)
+    assert "recording_id s is also given by s.json (for s.mp4)" in mov.problem
+    assert "recording_id s is also given by s.json (for s.mov)" in mp4.problem
