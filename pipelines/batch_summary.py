@@ -78,8 +78,9 @@ run by {{ run.actor }}, {{ run.concurrency }} at a time; batch {{ run.key }}.</p
 <td class="num">{{ "%.1f"|format(it.seconds or 0) }}</td>
 <td>{% if it.timeline %}<a href="{{ it.timeline }}">picture</a>{% endif %}</td></tr>
 {% endfor %}</table>
-<p class="muted">dualrec {{ version }}. Outcomes: stored (new), reverified (new ruleset or engine),
-updated (new sidecar), skipped (already stored and verified), rejected (not storable:
+<p class="muted">dualrec {{ version }}. Outcomes: stored (new), reverified (new ruleset, engine or sale
+metadata), updated (new retention dates), replaced (a never-verified recording's file
+re-delivered), skipped (already stored and verified), rejected (not storable:
 the reason says why), failed (could not be stored: retried, then given up), deferred
 (still being copied).</p>
 </body></html>

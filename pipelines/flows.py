@@ -150,12 +150,19 @@ def _runtime(settings, concurrency: int, batch: str | None = None) -> Iterator[R
     key = batch or f"single-{os.getpid()}-{threading.get_ident()}-{time.monotonic_ns()}"
     with _RUNTIMES_LOCK:
         _RUNTIMES[key] = rt
+    abandoned = False
     try:
         yield key, rt
+    except BaseException as exc:
+        # Stopped by a signal (Prefect's TerminationSignal, KeyboardInterrupt): tasks
+        # still running in their threads use the runtime until the process ends.
+        abandoned = not isinstance(exc, Exception)
+        raise
     finally:
-        with _RUNTIMES_LOCK:
-            _RUNTIMES.pop(key, None)
-        store.close()
+        if not abandoned:
+            with _RUNTIMES_LOCK:
+                _RUNTIMES.pop(key, None)
+            store.close()
 
 
 def _rt(key: str) -> Runtime:
@@ -426,7 +433,10 @@ def nightly_batch(inbox: str, branch: str | None = None, concurrency: int | None
     from verifier.config import load_settings
     from storage import batches
 
+    from pipelines.batch_summary import check_reports_dir
+
     settings = load_settings(config)
+    check_reports_dir(settings)  # unusable: bad input now, not after the whole run
     conc = int(concurrency or settings.batch.concurrency)
     if conc < 1:
         raise ValueError(f"concurrency must be at least 1, got {conc}")
@@ -437,25 +447,31 @@ def nightly_batch(inbox: str, branch: str | None = None, concurrency: int | None
     scan_inbox(inbox, 0)  # a missing inbox is bad input: fail before starting a run
     with _runtime(settings, conc, batch=_flow_run_id() or uuid.uuid4().hex) as (key, rt):
         batches.begin(rt.store, inbox, conc, branch, batch_key=key)
-        entries = scan_inbox_task(inbox, settings.batch.min_age_s if min_age_s is None
-                                  else float(min_age_s))
-        items: list[dict] = []
-        pending = []
-        for e in entries:
-            if e["problem"] is not None:
-                items.append(_refused(rt, e))
-                continue
-            while len(pending) >= conc:
-                done = next(as_completed(pending))
-                pending.remove(done)
-                items.append(done.result())
-            pending.append(process_recording.submit(key, e["path"], e["sidecar"], e["rel"],
-                                                    branch))
-        for f in as_completed(pending):
-            items.append(f.result())
-        counts = batches.finish(rt.store, key)
-        summary_path = write_summary(key)
-        batches.set_summary_path(rt.store, key, summary_path)
+        try:
+            entries = scan_inbox_task(inbox, settings.batch.min_age_s if min_age_s is None
+                                      else float(min_age_s))
+            items: list[dict] = []
+            pending = []
+            for e in entries:
+                if e["problem"] is not None:
+                    items.append(_refused(rt, e))
+                    continue
+                while len(pending) >= conc:
+                    done = next(as_completed(pending))
+                    pending.remove(done)
+                    items.append(done.result())
+                pending.append(process_recording.submit(key, e["path"], e["sidecar"], e["rel"],
+                                                        branch))
+            for f in as_completed(pending):
+                items.append(f.result())
+            counts = batches.finish(rt.store, key)
+            summary_path = write_summary(key)
+            batches.set_summary_path(rt.store, key, summary_path)
+        except BaseException as exc:
+            if not isinstance(exc, Exception):  # a signal under a deployment's worker
+                from pipelines.batch_summary import mark_interrupted
+                mark_interrupted(rt.store, f"stopped by {type(exc).__name__}", batch_key=key)
+            raise
     items.sort(key=lambda it: it["path"])
     return {**counts, "batch": key, "inbox": inbox, "branch": branch,
             "concurrency": conc, "summary": summary_path,
@@ -468,7 +484,7 @@ def _refused(rt: Runtime, e: dict) -> dict:
     from storage import batches
 
     outcome = "deferred" if e["deferred"] else "rejected"
-    item = {"path": e["rel"], "recording_id": None, "outcome": outcome,
+    item = {"path": e["rel"], "recording_id": e.get("recording_id"), "outcome": outcome,
             "verdict": None if e["deferred"] else "error", "reason": e["problem"],
             "sha256": None, "seconds": 0.0}
     batches.record_item(rt.store, rt.batch, e["rel"], outcome, verdict=item["verdict"],
