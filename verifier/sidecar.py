@@ -4,7 +4,14 @@
 :class:`SidecarError` whose message names the sidecar file, the field and the problem in
 plain words, e.g. ``sidecar BR1.json: product_risk_level: must be one of R1..R5, got 'R9'``.
 Personal data (``customer_id``, ``customer_name``) is never echoed in messages or in
-``repr()``.
+``repr()``: any quoted value, field name or file name that contains the customer's ID
+number or name is masked, and ``recording_id`` / ``staff_id`` may not contain them at all
+(those are shown unmasked everywhere).
+
+The file is read defensively, since sidecars come from branch systems and people: at
+most :data:`MAX_SIDECAR_BYTES`, UTF-8 only, and every value checked for what Python's
+JSON reader lets through but nothing downstream can handle (numbers too large or not
+finite, lone UTF-16 surrogates, nesting deeper than :data:`MAX_DEPTH`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import json
 import math
 import os
 import re
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +29,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from verifier.privacy import mask_id, mask_name
+from verifier.privacy import Secret, find_secret, mask_id, mask_name, mask_secrets, personal_secrets
 
 __all__ = [
     "Sidecar",
@@ -31,6 +40,7 @@ __all__ = [
     "PRODUCT_RISK_LEVELS",
     "CUSTOMER_RISK_LEVELS",
     "MAX_SIDECAR_BYTES",
+    "MAX_DEPTH",
 ]
 
 PRODUCT_CATEGORIES = ("wealth", "agency_fund", "agency_insurance", "agency_trust", "agency_other")
@@ -43,9 +53,21 @@ MIN_YEAR, MAX_YEAR = 1990, 2200
 MAX_AUDIO_OFFSET_S = 3600.0
 MAX_CHANNEL = 7
 PERSONAL_FIELDS = frozenset({"customer_id", "customer_name"})
+MAX_DEPTH = 32  # nesting of lists/objects in a field's value; real metadata is flat
+MAX_INT = 2 ** 63 - 1  # the largest integer a database column (and most JSON readers) holds
+MAX_LABEL_LEN = 64  # field names quoted in messages
+MAX_PROBLEMS = 10  # a damaged file should not make a message of a megabyte
+# Fields shown unmasked in every report, log and file name: they may not carry the
+# customer's personal data at all (masking them would break search and storage).
+UNMASKED_ID_FIELDS = {"recording_id": "recording ids", "staff_id": "staff ids"}
 
 _SAFE_ID_RE = re.compile(r"^[^\W][\w.\-]*$")  # letters/digits/_ first, then also - and .
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+# The customer's personal data while one sidecar is validated, so that every message built
+# meanwhile (deep inside pydantic validators) can mask it; see _masking().
+_SECRETS: ContextVar[tuple[Secret, ...]] = ContextVar("sidecar_secrets", default=())
 
 
 class SidecarError(ValueError):
@@ -53,14 +75,21 @@ class SidecarError(ValueError):
 
     ``field``: the (first) offending field, or None for file-level problems.
     ``problems``: every ``(field, problem)`` found. ``path``: the sidecar file.
+    ``display_id``: set by :func:`load_sidecar` once the sidecar was parsed: the media
+    file's stem with the customer's ID number and name masked, to show the recording
+    under instead of the stem (which may be named after the customer); else None.
     """
 
     def __init__(self, problem: str, field: str | None = None, path: str | os.PathLike | None = None,
                  problems: list[tuple[str | None, str]] | None = None):
-        self.field = field
+        # Masked here, the one place every message passes: a file name, field name or
+        # message text may contain the customer's data (the media file named after them).
+        problems = problems or [(field, problem)]
+        self.problems = [(None if f is None else _clean(f), _clean(p)) for f, p in problems]
+        self.field = None if field is None else _clean(field)
         self.path = None if path is None else Path(path)
-        self.problems = problems or [(field, problem)]
-        where = f"sidecar {self.path.name}" if self.path is not None else "sidecar"
+        self.display_id: str | None = None
+        where = f"sidecar {_label(self.path.name, 200)}" if self.path is not None else "sidecar"
         parts = [f"{f}: {p}" if f else p for f, p in self.problems]
         super().__init__(f"{where}: " + "; ".join(parts))
 
@@ -81,7 +110,7 @@ def _kind(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
-    if isinstance(value, (int, float)):
+    if isinstance(value, (int, float, _BadNumber)):
         return "a number"
     if isinstance(value, str):
         return "a string"
@@ -92,9 +121,52 @@ def _kind(value: Any) -> str:
     return type(value).__name__
 
 
-def _show(value: Any, limit: int = 40) -> str:
-    text = repr(value)
+def _clean(text: str) -> str:
+    """Message text as it may be shown: masked, and valid UTF-8 (a lone surrogate, e.g.
+    from a file name that is not UTF-8, escaped: it would break stderr, logs, database)."""
+    return _mask(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _mask(text: str) -> str:
+    """``text`` with the customer's ID number and name (of the sidecar being read) masked."""
+    return mask_secrets(text, _SECRETS.get())
+
+
+@contextmanager
+def _masking(data: Any):
+    """Mask the personal data of ``data`` (a parsed sidecar) in every message meanwhile."""
+    secrets = (personal_secrets(data.get("customer_id"), data.get("customer_name"))
+               if isinstance(data, dict) else ())
+    token = _SECRETS.set(secrets)
+    try:
+        yield
+    finally:
+        _SECRETS.reset(token)
+
+
+def _short(text: str, limit: int) -> str:
+    # masked before it is cut short: a cut would leave a part of the ID number unmasked
+    text = _mask(text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    return _short(repr(value), limit)
+
+
+def _label(name: str, limit: int = MAX_LABEL_LEN) -> str:
+    """A field (or file) name as it may appear in a message: one printable line, valid
+    text (line breaks, control characters and lone surrogates escaped), masked, short."""
+    return _short("".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                          for c in name), limit)
+
+
+def _no_secret(value: str, field: str) -> str:
+    secret = find_secret(value, _SECRETS.get())
+    if secret is not None:
+        raise _fail(f"must not contain the customer's {secret.what}: "
+                    f"{UNMASKED_ID_FIELDS[field]} are shown unmasked in reports and logs")
+    return value
 
 
 def _got(value: Any, personal: bool = False) -> str:
@@ -138,6 +210,8 @@ def _safe_id(value: Any, field: str, *, required: bool = True) -> str | None:
         else:
             why = "may only contain letters, digits, '-', '_' and '.'"
         raise _fail(f"{why} (it becomes a file name), got {_show(value)}")
+    if field in UNMASKED_ID_FIELDS:
+        _no_secret(value, field)
     return value
 
 
@@ -180,10 +254,15 @@ class Sidecar(BaseModel):
     def _v_safe_id(cls, v, info):
         return _safe_id(v, info.field_name, required=info.field_name == "recording_id")
 
-    @field_validator("branch_id", "staff_id", "customer_id", "product_code", mode="before")
+    @field_validator("branch_id", "customer_id", "product_code", mode="before")
     @classmethod
     def _v_text(cls, v, info):
         return _text(v, info.field_name)
+
+    @field_validator("staff_id", mode="before")
+    @classmethod
+    def _v_staff(cls, v, info):
+        return _no_secret(_text(v, info.field_name), info.field_name)
 
     @field_validator("product_name", mode="before")
     @classmethod
@@ -247,8 +326,8 @@ class Sidecar(BaseModel):
         elif isinstance(v, str):
             s = v.strip()
             m = re.fullmatch(r"(\d{4,})-(\d{2})-(\d{2})", s)
-            if m and not _year_ok(int(m.group(1))):
-                raise _fail(f"year {int(m.group(1))} is out of range {MIN_YEAR}..{MAX_YEAR}")
+            if m and not _year_ok(int(m.group(1)[:64])):  # digits capped: Python's int limit
+                raise _fail(f"year {_short(m.group(1), 24)} is out of range {MIN_YEAR}..{MAX_YEAR}")
             try:
                 d = date.fromisoformat(s) if m else None
             except ValueError:
@@ -320,6 +399,14 @@ class Sidecar(BaseModel):
         return {"staff": v["staff"], "customer": v["customer"]}
 
     # -- cross-field
+    @model_validator(mode="wrap")
+    @classmethod
+    def _v_masking(cls, data, handler):
+        # validators quote bad values: mask this sidecar's personal data in them, however
+        # the model is validated (from_dict, load_sidecar or model_validate)
+        with _masking(data):
+            return handler(data)
+
     @model_validator(mode="after")
     def _v_dates(self):
         if self.maturity_date is not None and self.maturity_date < self.sale_time.date():
@@ -363,10 +450,14 @@ class Sidecar(BaseModel):
         """Validate a parsed sidecar; problems raise :class:`SidecarError`."""
         if not isinstance(data, dict):
             raise SidecarError(f"must be a JSON object {{...}}, got {_kind(data)}", None, source)
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            raise _translate(e, data, source) from None
+        with _masking(data):
+            problems = _scan(data)
+            if problems:  # unusable values: no field check could describe them better
+                raise SidecarError(problems[0][1], problems[0][0], source, problems)
+            try:
+                return cls.model_validate(data)
+            except ValidationError as e:
+                raise _translate(e, data, source) from None
 
 
 
@@ -396,6 +487,133 @@ def _translate(err: ValidationError, data: dict, source) -> SidecarError:
     return SidecarError(msg, field, source, problems)
 
 
+# --------------------------------------------------------------------------- unusable values
+# What Python's JSON reader lets through but no field, database or report can hold. Each
+# is reported with the field it is in, before the fields are checked one by one.
+
+
+class _BadNumber:
+    """Stands in for a JSON number no field can hold (too large, NaN, Infinity), so that
+    the problem is reported with its field's name: left to json.loads, a 5000-digit
+    integer fails the whole file anonymously, and 1e400 becomes inf."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: str):
+        self.problem = problem
+
+
+def _parse_int(text: str) -> int | _BadNumber:
+    # the length first: int() of more than 4300 digits raises ValueError
+    if len(text) - text.startswith("-") > 19 or abs(int(text)) > MAX_INT:
+        return _BadNumber("number too large")
+    return int(text)
+
+
+def _parse_float(text: str) -> float | _BadNumber:
+    x = float(text)
+    return _BadNumber("number too large") if math.isinf(x) else x
+
+
+def _parse_constant(text: str) -> _BadNumber:
+    # NaN, Infinity, -Infinity: not JSON, though Python's reader accepts them
+    return _BadNumber(f"{text} is not a finite number (JSON has no NaN or Infinity)")
+
+
+def _value_problem(value: Any) -> str | None:
+    """What makes a single (non-container) value unusable, else None."""
+    if isinstance(value, _BadNumber):
+        return value.problem
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and abs(value) > MAX_INT:  # from_dict given a Python int
+        return "number too large"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, str) and _SURROGATE_RE.search(value):
+        # "\ud800" in JSON: no UTF-8 spelling, so it breaks every output and the database
+        return "not valid Unicode text (lone surrogate)"
+    return None
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def _at(path: str, problem: str) -> str:
+    return f"{_label(path)}: {problem}" if path else problem
+
+
+def _first_problem(value: Any) -> str | None:
+    """The first unusable thing in one field's value, with the path to it inside the value
+    (``staff: number too large``). Iterative, so that depth cannot exhaust the stack."""
+    stack = [("", value, 1)]
+    while stack:
+        path, v, depth = stack.pop()
+        if not isinstance(v, (dict, list)):
+            problem = _value_problem(v)
+            if problem:
+                return _at(path, problem)
+            continue
+        if depth > MAX_DEPTH:  # the field, not the path: that would be [0][0][0]... itself
+            return f"nested too deeply (more than {MAX_DEPTH} levels)"
+        children = []
+        for k, child in (v.items() if isinstance(v, dict) else enumerate(v)):
+            if isinstance(k, str) and _SURROGATE_RE.search(k):
+                return _at(_join(path, k), "key is not valid Unicode text (lone surrogate)")
+            children.append((_join(path, k), child, depth + 1))
+        stack.extend(reversed(children))  # in the file's order
+    return None
+
+
+def _scan(data: dict) -> list[tuple[str | None, str]]:
+    """(field, problem) for every top-level field holding an unusable value."""
+    problems: list[tuple[str | None, str]] = []
+    for key, value in data.items():
+        name = key if isinstance(key, str) else str(key)
+        if _SURROGATE_RE.search(name):
+            problems.append((_label(name), "field name is not valid Unicode text (lone surrogate)"))
+            continue
+        problem = _first_problem(value)
+        if problem:
+            problems.append((_label(name), problem))
+    if len(problems) > MAX_PROBLEMS:
+        more = len(problems) - MAX_PROBLEMS
+        problems = problems[:MAX_PROBLEMS] + [(None, f"and {more} more fields with problems")]
+    return problems
+
+
+_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]')
+
+
+def _too_deep_field(text: str) -> str | None:
+    """The top-level field in which ``text`` nests deeper than MAX_DEPTH, found without
+    parsing (json.loads gave up with RecursionError): strings skipped as whole tokens."""
+    depth, last, key = 0, None, None
+    for m in _TOKEN_RE.finditer(text):
+        token = m.group()
+        if token in "[{":
+            depth += 1
+            if depth > MAX_DEPTH + 1:  # + 1: the top-level object
+                break
+        elif token in "]}":
+            depth -= 1
+        elif token == ":":
+            key = last if depth == 1 else key
+        else:
+            last = token
+    else:
+        return None
+    if key is None:
+        return None
+    try:
+        return _label(json.loads(key))
+    except ValueError:
+        return None
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -405,35 +623,15 @@ def sidecar_path_for(media_path: str | os.PathLike) -> Path:
     return media.with_name(media.stem + ".json")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict:
-    out: dict = {}
-    for k, v in pairs:
-        if k in out:
-            raise _DuplicateKey(k)
-        out[k] = v
-    return out
-
-
-class _DuplicateKey(Exception):
-    def __init__(self, key: str):
-        self.key = key
-
-
-def load_sidecar(media_path: str | os.PathLike, meta_path: str | os.PathLike | None = None) -> Sidecar:
-    """Read and validate the sidecar of ``media_path`` (default ``<stem>.json`` beside it).
-
-    ``recording_id`` defaults to the media file's stem. A separate ``audio_file`` must
-    exist inside the sidecar's folder; it is available as ``Sidecar.audio_path``.
-    Every problem raises :class:`SidecarError` naming the file and the field.
-    """
-    media = Path(media_path)
-    meta = Path(meta_path) if meta_path is not None else sidecar_path_for(media)
-
+def _read(meta: Path, media: Path, given: bool) -> bytes:
+    """The sidecar's bytes; at most MAX_SIDECAR_BYTES are ever read."""
     if not meta.exists():
         raise SidecarError(f"file not found: expected {meta}" +
-                           ("" if meta_path is not None else f" next to {media.name}"), None, meta)
+                           ("" if given else f" next to {media.name}"), None, meta)
     if meta.is_dir():
         raise SidecarError(f"{meta} is a directory, not a JSON file", None, meta)
+    if not meta.is_file():  # opening a FIFO waits for a writer forever; a device never ends
+        raise SidecarError("is not a regular file (a FIFO or a device?)", None, meta)
     try:
         size = meta.stat().st_size
         if size > MAX_SIDECAR_BYTES:
@@ -446,51 +644,103 @@ def load_sidecar(media_path: str | os.PathLike, meta_path: str | os.PathLike | N
         raise SidecarError("cannot be read (permission denied)", None, meta) from None
     except OSError as e:
         raise SidecarError(f"cannot be read ({e.strerror or e})", None, meta) from None
-    if len(raw) > MAX_SIDECAR_BYTES:
+    if len(raw) > MAX_SIDECAR_BYTES:  # grew after stat(), e.g. still being copied
         raise SidecarError("file is too large (the limit is 1 MiB)", None, meta)
     if not raw.strip():
         raise SidecarError("file is empty", None, meta)
+    return raw
+
+
+def _parse(raw: bytes, meta: Path) -> tuple[Any, list[str]]:
+    """(the parsed JSON, keys that appear more than once in an object)."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise SidecarError(f"is not UTF-8 text (bad byte at offset {e.start})", None, meta) from None
+    duplicates: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict:
+        # noted, not raised: the message may name the key only once the customer's data,
+        # to mask in it, is known
+        out: dict = {}
+        for k, v in pairs:
+            if k in out:
+                duplicates.append(k)
+            else:
+                out[k] = v
+        return out
+
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
+        data = json.loads(text, object_pairs_hook=pairs_hook, parse_int=_parse_int,
+                          parse_float=_parse_float, parse_constant=_parse_constant)
     except json.JSONDecodeError as e:
         raise SidecarError(f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}", None, meta) from None
-    except _DuplicateKey as e:
-        raise SidecarError(f"appears more than once in the JSON object", str(e.key)[:64], meta) from None
     except RecursionError:
-        raise SidecarError("invalid JSON: nested too deeply", None, meta) from None
+        field = _too_deep_field(text)
+        if field is None:
+            raise SidecarError("invalid JSON: nested too deeply", None, meta) from None
+        raise SidecarError(f"nested too deeply (more than {MAX_DEPTH} levels)", field, meta) from None
+    except ValueError:  # a number conversion the hooks above did not catch (Python's limits)
+        raise SidecarError("invalid JSON: a number cannot be read (too large)", None, meta) from None
+    return data, duplicates
+
+
+def load_sidecar(media_path: str | os.PathLike, meta_path: str | os.PathLike | None = None) -> Sidecar:
+    """Read and validate the sidecar of ``media_path`` (default ``<stem>.json`` beside it).
+
+    ``recording_id`` defaults to the media file's stem. A separate ``audio_file`` must
+    exist inside the sidecar's folder; it is available as ``Sidecar.audio_path``.
+    Every problem raises :class:`SidecarError` naming the file and the field.
+    """
+    media = Path(media_path)
+    meta = Path(meta_path) if meta_path is not None else sidecar_path_for(media)
+    data, duplicates = _parse(_read(meta, media, meta_path is not None), meta)
     if not isinstance(data, dict):
         raise SidecarError(f"must be a JSON object {{...}} at the top level, got {_kind(data)}", None, meta)
+    # From here on the customer is known: every message masks their ID number and name
+    # (the media file, hence the sidecar's name and the default recording_id, may carry them).
+    with _masking(data):
+        try:
+            if duplicates:
+                raise SidecarError("appears more than once in the JSON object", _label(duplicates[0]), meta)
+            sc = _validate(data, media, meta)
+            sc._source = meta.absolute()
+            sc._media_path = media.absolute()
+            sc._audio_path = _audio_path(sc, meta)
+        except SidecarError as e:
+            e.display_id = _label(media.stem, 200)
+            raise
+    return sc
 
+
+def _validate(data: dict, media: Path, meta: Path) -> Sidecar:
     defaulted = data.get("recording_id") is None
     if defaulted:
         data = {**data, "recording_id": media.stem}
     try:
-        sc = Sidecar.from_dict(data, source=meta)
+        return Sidecar.from_dict(data, source=meta)
     except SidecarError as e:
         if defaulted and e.field == "recording_id":
-            problem = (f"not given, and the media file name {media.stem!r} cannot be used as one: "
-                       f"{e.problem}; set recording_id in the sidecar")
+            problem = (f"not given, and the media file name {_show(media.stem, 200)} cannot be used "
+                       f"as one: {e.problem}; set recording_id in the sidecar")
             problems = [("recording_id", problem)] + e.problems[1:]
             raise SidecarError(problem, "recording_id", meta, problems) from None
         raise
 
-    sc._source = meta.absolute()
-    sc._media_path = media.absolute()
-    if sc.audio_file is not None:
-        folder = meta.absolute().parent.resolve()
-        candidate = (folder / sc.audio_file).resolve()
-        try:
-            candidate.relative_to(folder)
-        except ValueError:
-            raise SidecarError(f"{sc.audio_file!r} resolves outside the sidecar's folder (symbolic link?)",
-                               "audio_file", meta) from None
-        if not candidate.exists():
-            raise SidecarError(f"file not found: {sc.audio_file} (looked in {folder})", "audio_file", meta)
-        if not candidate.is_file():
-            raise SidecarError(f"{sc.audio_file} is not a file", "audio_file", meta)
-        sc._audio_path = candidate
-    return sc
+
+def _audio_path(sc: Sidecar, meta: Path) -> Path | None:
+    """The separate audio file, resolved; it must be a file inside the sidecar's folder."""
+    if sc.audio_file is None:
+        return None
+    folder = meta.absolute().parent.resolve()
+    candidate = (folder / sc.audio_file).resolve()
+    try:
+        candidate.relative_to(folder)
+    except ValueError:
+        raise SidecarError(f"{_show(sc.audio_file, 200)} resolves outside the sidecar's folder "
+                           "(symbolic link?)", "audio_file", meta) from None
+    if not candidate.exists():
+        raise SidecarError(f"file not found: {sc.audio_file} (looked in {folder})", "audio_file", meta)
+    if not candidate.is_file():
+        raise SidecarError(f"{sc.audio_file} is not a file", "audio_file", meta)
+    return candidate
