@@ -455,6 +455,23 @@ def test_verify_json_report_of_a_bad_sidecar(tmp_path, tiny_media):
     assert "audio_offset_s: number too large" in sidecar_check["message"]
 
 
+@pytest.mark.slow
+def test_a_media_file_named_after_the_customer_is_reported_masked(tmp_path, tiny_media):
+    """No recording_id in the sidecar and the media file is named by the customer's ID:
+    the error report names the recording by the masked stem, never the clear one."""
+    import shutil
+
+    media = tmp_path / f"{CUSTOMER_ID}.mp4"
+    shutil.copy(tiny_media, media)
+    (tmp_path / f"{CUSTOMER_ID}.json").write_text(json.dumps(VALID, ensure_ascii=False),
+                                                  encoding="utf-8")
+    r = subprocess.run([DUALREC, "verify", str(media), "--json"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert json.loads(r.stdout)["recording_id"] == mask_id(CUSTOMER_ID)
+    assert CUSTOMER_ID not in r.stdout
+
+
 def test_a_file_name_that_is_not_utf8_gives_a_printable_message(tmp_path):
     stem = os.fsdecode(b"BR\xff1")  # a Linux file name in a legacy encoding: '\udcff' inside
     err = _error(tmp_path, json.dumps(VALID, ensure_ascii=False), stem=stem)

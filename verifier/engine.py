@@ -91,8 +91,9 @@ def verify(media_path: str | Path, meta_path: str | Path | None = None,
                              f"{media_path}: cannot be read ({exc.strerror})", engine)
     try:
         sidecar = load_sidecar(media_path, meta_path)
-    except SidecarError as exc:
-        return _error_report(recording_id, sha, "metadata.sidecar", str(exc), engine)
+    except SidecarError as exc:  # the file's stem, with the customer's data masked
+        return _error_report(exc.display_id or recording_id, sha, "metadata.sidecar",
+                             str(exc), engine)
     recording_id = sidecar.recording_id
     try:
         ruleset = (load_ruleset(ruleset_path) if ruleset_path else
