@@ -213,7 +213,7 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
     from verifier.ruleset import RulesetError, load_ruleset
     from verifier.sidecar import SidecarError, load_sidecar
     from storage.ingest import (audio_sha256, personal_secrets, redelivery_problem, scrub,
-                                stored_result, verification_inputs)
+                                sidecar_sha256, stored_result, verification_inputs)
     from storage.vault import sha256_of_file
 
     rt = _rt(key)
@@ -246,7 +246,7 @@ def _check_input(key: str, media: str, meta: str | None, ruleset: str | None,
     except BadRecording as exc:
         raise BadRecording(scrub(str(exc), secrets), exc.sha256) from None
     out["ruleset_file"] = str(rs.source)  # verify-media reads just this one
-    sidecar_sha = hashlib.sha256(Path(sc.source_path).read_bytes()).hexdigest()
+    sidecar_sha = sidecar_sha256(sc)
     inputs_sha = verification_inputs(sc, audio_sha)
     out.update(recording_id=sc.recording_id, branch_id=sc.branch_id, staff_id=sc.staff_id,
                ruleset={"id": rs.id, "version": rs.version}, sidecar_sha256=sidecar_sha,
