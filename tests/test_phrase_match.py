@@ -304,6 +304,14 @@ def test_slot_survives_whisper_homophones():
     assert m.found and m.slots["name"].endswith("王芳")
 
 
+def test_slot_placed_by_sound_when_no_character_matches():
+    # real whisper output (corpus risk-level-wrong, AVX2): 理财经理 -> 李裁金李, no
+    # character in common; placed by characters the slot took 李裁金李 (score 0.59)
+    m = find_phrase(one("您好我是本行李裁金李王芳您的风险承受能力评估结果未稳健行其三极"),
+                    ["我是本行理财经理{name}"])
+    assert m.found and m.slots["name"].startswith("王芳")
+
+
 def test_slot_at_the_end_and_at_the_start():
     m = find_phrase(one("我是本行理财经理李娜"), ["我是本行理财经理{name}"])
     assert m.found and m.slots["name"].startswith("李娜")

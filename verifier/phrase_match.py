@@ -215,20 +215,48 @@ def _errors(candidate: str, hay: str) -> float:
     return (1.0 - score) * len(candidate)
 
 
+def _sound_offsets(norm: str) -> list[tuple[int, int]]:
+    """Per pinyin token of `norm`: (end in the sound string, end in the characters)."""
+    out, pos = [], 0
+    for syl, _, end in pinyin_tokens(norm):
+        pos += len(_sound(syl))
+        out.append((pos, end))
+    return out
+
+
+def _sound_anchor(text: str, window: str, edge: str) -> int | None:
+    """Where `text` best fits in `window` compared by sound, as a character offset of
+    the window (its end for edge="end", its start for "start"); None if nothing fits."""
+    ws, ts = _prepare(window).sound, _prepare(text).sound
+    if not ws or not ts:
+        return None
+    a, b, _ = _align(ts, ws)
+    offsets = _sound_offsets(window)
+    if edge == "end":
+        return max((c for s, c in offsets if s <= b), default=0)
+    starts = [0] + [c for s, c in offsets if s <= a]
+    return max(starts)
+
+
 def _fill(pattern: _Pattern, window: str) -> tuple[str, dict[str, str], list[str]]:
     """The phrase with each slot filled from the window: after the text before it
     (or, for a leading slot, just before the text after it), the length that fits the
-    rest best. Returns (filled text, slot values, slots nothing was heard for)."""
+    rest best. The text around a slot is placed by characters and by sound (whisper's
+    homophones: 李裁金李 for 理财经理 shares no character with it), and the fill with
+    the fewest errors either way is kept. Returns (filled text, slot values, slots
+    nothing was heard for)."""
     built, fills, empty = pattern.literals[0], {}, []
     for k, (name, lo, hi) in enumerate(pattern.slots):
         after = pattern.literals[k + 1]
+        options = []
         if built:
             _, anchor, _ = _align(built, window)
-            options = [window[anchor : anchor + n] for n in range(lo, hi + 1)
-                       if anchor + n <= len(window)]
+            for a in {anchor, _sound_anchor(built, window, "end")} - {None}:
+                options += [window[a : a + n] for n in range(lo, hi + 1) if a + n <= len(window)]
         else:
             anchor, _, _ = _align(after, window)
-            options = [window[anchor - n : anchor] for n in range(lo, hi + 1) if anchor - n >= 0]
+            for a in {anchor, _sound_anchor(after, window, "start")} - {None}:
+                options += [window[a - n : a] for n in range(lo, hi + 1) if a - n >= 0]
         if not options:
             fills[name] = ""
             empty.append(name)
@@ -236,10 +264,18 @@ def _fill(pattern: _Pattern, window: str) -> tuple[str, dict[str, str], list[str
             continue
         # Fewest errors against the window; on a tie the longest (a slot at the end
         # of a phrase fits any length).
-        best = min(options, key=lambda o: (_errors(built + o + after, window), -len(o)))
+        best = min(dict.fromkeys(options),
+                   key=lambda o: (_fill_errors(built + o + after, window), -len(o)))
         fills[name] = best
         built += best + after
     return built, fills, empty
+
+
+def _fill_errors(candidate: str, window: str) -> float:
+    """Errors of a filled phrase against the window, in characters: the fewer of
+    those counted on characters and on sound (two codes a syllable)."""
+    sound = _errors(_prepare(candidate).sound, _prepare(window).sound) / 2
+    return min(_errors(candidate, window), sound)
 
 
 # --- meaning reversals ---------------------------------------------------------------
