@@ -491,6 +491,28 @@ def disagreements(case: Case, report: dict) -> list[str]:
     return out
 
 
+def explain(case: Case, report: dict) -> str:
+    """The disagreements with what the report says about them: each differing check's
+    message and items, and the transcript, so that a failure on another machine (whose
+    CPU makes whisper hear a little differently) can be read from its log alone."""
+    bad = disagreements(case, report)
+    if not bad:
+        return ""
+    lines = [f"{case.id}: " + "; ".join(bad)]
+    named = {b.split(":")[0].split(" item ")[0] for b in bad}
+    for check in report.get("checks", []):
+        if check["id"] not in named:
+            continue
+        lines.append(f"  {check['id']} {check['status']}: {check['message']}")
+        for item in check.get("items") or []:
+            lines.append(f"    {item.get('id')} {item_status(item)}: "
+                         f"{item.get('why') or item.get('heard') or ''}")
+    lines.append("  transcript:")
+    lines += [f"    {seg.get('start_s')}-{seg.get('end_s')} {seg.get('speaker')}: "
+              f"{seg.get('text')}" for seg in report.get("transcript", [])]
+    return "\n".join(lines)
+
+
 def verify_case(case: Case, settings, analysers, root: Path | None = None) -> dict:
     """Generate (if needed) and verify the case; the report as a dict."""
     from verifier.engine import verify
