@@ -42,6 +42,8 @@ from storage.models import (Finding, Recording, ReplacedMedia, TranscriptSegment
 from storage.retention import (Facts, Retention, apply_retention, compute, facts_from_sidecar,
                                load_policy, sync_object_lock, _active_holds)
 from storage.vault import StoredObject, VaultError, sha256_of_file
+from verifier.privacy import Secret, mask_secrets
+from verifier.privacy import personal_secrets as privacy_secrets
 
 log = logging.getLogger(__name__)
 
@@ -133,16 +135,13 @@ def _check_report(report: dict[str, Any], recording_id: str, sha: str) -> None:
                        f"sidecar's {recording_id!r}")
 
 
-def scrub(value: Any, secrets: dict[str, str]) -> Any:
-    """Replace every occurrence of personal data (`secrets`: clear -> masked) in a JSON
+def scrub(value: Any, secrets: tuple[Secret, ...]) -> Any:
+    """Mask every occurrence of personal data (`secrets`, verifier.privacy) in a JSON
     document: a report from elsewhere may carry the customer's ID or name in clear."""
     if not secrets:
         return value
     if isinstance(value, str):
-        for clear, masked in secrets.items():
-            if clear in value:
-                value = value.replace(clear, masked)
-        return value
+        return mask_secrets(value, secrets)
     if isinstance(value, list):
         return [scrub(v, secrets) for v in value]
     if isinstance(value, dict):
@@ -150,15 +149,9 @@ def scrub(value: Any, secrets: dict[str, str]) -> Any:
     return value
 
 
-def personal_secrets(sc) -> dict[str, str]:
-    from verifier.privacy import mask_id, mask_name
-
-    out = {}
-    if sc.customer_id and len(sc.customer_id) >= 4:
-        out[sc.customer_id] = mask_id(sc.customer_id)
-    if sc.customer_name and len(sc.customer_name) >= 2:
-        out[sc.customer_name] = mask_name(sc.customer_name)
-    return out
+def personal_secrets(sc) -> tuple[Secret, ...]:
+    """The sidecar's customer ID number and name, to mask wherever they turn up."""
+    return privacy_secrets(sc.customer_id, sc.customer_name)
 
 
 def _skip_key(report: dict[str, Any]) -> tuple[str | None, str | None, str]:

@@ -18,6 +18,7 @@ from storage.db import BadInput, Store, current_actor
 from storage.ingest import scrub
 from storage.models import Finding, Recording, ReviewDecision, ReviewFinding, utcnow
 from storage.query import current_run, get_recording, iso
+from verifier.privacy import Secret, personal_secrets
 
 DECISIONS = ("pass", "fail")
 JUDGEMENTS = {"agree": True, "disagree": False}
@@ -38,14 +39,9 @@ def parse_findings(values: Iterable[str]) -> dict[str, bool]:
     return out
 
 
-def _personal(rec: Recording) -> dict[str, str]:
-    """The recording's clear personal data -> its masked form, for scrubbing free text."""
-    out = {}
-    if rec.customer_id and len(rec.customer_id) >= 4:
-        out[rec.customer_id] = rec.customer_id_masked
-    if rec.customer_name and len(rec.customer_name) >= 2 and rec.customer_name_masked:
-        out[rec.customer_name] = rec.customer_name_masked
-    return out
+def _personal(rec: Recording) -> tuple[Secret, ...]:
+    """The recording's customer ID number and name, for scrubbing free text."""
+    return personal_secrets(rec.customer_id, rec.customer_name)
 
 
 def record_review(store: Store, recording_id: str, decision: str, reason: str, *,

@@ -133,6 +133,18 @@ def test_a_review_is_stored_audited_and_masks_personal_data(store, make_recordin
     assert real_id not in e.details and name not in e.details
 
 
+def test_a_review_masks_an_id_number_whatever_the_case_of_its_check_character(
+        store, make_recording):
+    # the stored ID ends in X; a reviewer typing x left it in clear (exact-case scrub)
+    real_id = "11010119900307123X"
+    add(store, make_recording, "R1", verdict="fail", checks=_checks(sf="fail"),
+        customer_id=real_id)
+    out = record_review(store, "R1", "pass", f"客户证件号{real_id.lower()}核对无误",
+                        reviewer="王审计", actor="ops")
+    assert real_id.lower() not in out["reason"].lower()
+    assert "1101**********123X" in out["reason"]
+
+
 def test_reviews_of_sample_members_show_in_the_sample(store, make_recording, settings):
     for rid in ("R1", "R2", "R3"):
         add(store, make_recording, rid, verdict="fail")
