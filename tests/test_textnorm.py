@@ -129,6 +129,9 @@ def test_risk_level_mentions():
     assert levels("本产品属于中高风险产品") == [("R", 4, "中高风险")]
     assert levels("这是三级风险的产品") == [("R", 3, "三级风险")]
     assert levels("风险等级为阿山级") == [("R", 3, "等级为r3")]
+    assert levels("本产品风险等级为阿斯级") == [("R", 4, "等级为r4")]
+    assert levels("本产品风险等级为R思级") == [("R", 4, "等级为r4")]
+    assert levels("公司斯文的员工") == []
     # spoken 阿尔三级 written R23级 / R二三级 (阿 as the letter, 尔 as 二): R3, not R2
     assert levels("本产品风险等级为R23级") == [("R", 3, "等级为r3")]
     assert levels("这款产品的风险等级是R二三级") == [("R", 3, "等级是r3")]

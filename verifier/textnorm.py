@@ -41,7 +41,9 @@ _RISK_LETTER = re.compile(r"(?<![a-z])([rc])[\s\-_]*([一二三四五壹贰叁�
 # Whisper also writes the spoken "R三" (a'er san) as 阿山 or 二三 (FINDINGS "Matching").
 # Sound-alike digits are only trusted right after 等级(为|是), where a level must follow.
 _R_SOUND = "阿尔|阿|二|儿|尔|耳|r|a"
-_LEVEL_SOUNDS = ["", "一衣医依壹", "二儿而贰", "三山散伞叁", "四死似寺肆", "五舞午武伍"]
+# Characters whisper writes for a level digit said after R (only read as one there, or
+# before 级): R四 as 阿斯 / R丝, R三 as 阿山 / 阿衫.
+_LEVEL_SOUNDS = ["", "一衣医依壹", "二儿而贰", "三山散伞叁衫", "四死似寺肆斯思司丝", "五舞午武伍吴"]
 _LEVEL_DIGIT = {c: d for d, cs in enumerate(_LEVEL_SOUNDS) for c in cs + (str(d) if d else "")}
 _LEVEL_CHARS = "".join(_LEVEL_DIGIT)
 _SPOKEN_LEVEL = re.compile(
