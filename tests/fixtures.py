@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import wave
@@ -31,6 +32,26 @@ risk_level: {said: optional}  # news speech: no product risk level is said
 
 # The installed command line of the environment running the tests.
 DUALREC = str(Path(sys.executable).parent / "dualrec")
+
+# A whole valid sidecar (CONTRACT section 1) for the sidecar tests to vary.
+SIDECAR_CUSTOMER_ID = "110101199003071234"
+VALID_SIDECAR = {
+    "branch_id": "BR001",
+    "staff_id": "S0042",
+    "customer_id": SIDECAR_CUSTOMER_ID,
+    "customer_name": "张三丰",
+    "product_code": "WM2026-001",
+    "product_name": "稳健理财1号",
+    "product_category": "wealth",
+    "product_risk_level": "R3",
+    "customer_risk_level": "C4",
+    "sale_time": "2026-11-21T10:15:00+08:00",
+    "maturity_date": "2027-11-21",
+    "audio_file": "BR1.wav",
+    "audio_offset_s": -0.25,
+    "audio_channels": {"staff": 0, "customer": 1},
+    "ruleset": "wealth-standard",
+}
 
 
 def read_wav_16k(path: Path) -> np.ndarray:
@@ -99,3 +120,17 @@ def age_tree(root: Path, seconds: float = 3600.0) -> None:
     for path in Path(root).rglob("*"):
         if path.is_file() and not path.is_symlink():
             os.utime(path, (when, when))
+
+
+def batches_at_once(inbox: Path, data: Path, n: int, timeout_s: float = 600
+                    ) -> list[tuple[int, str, str]]:
+    """Start `dualrec batch INBOX --json` `n` times at once on one data folder, each
+    with its embedded Prefect server; (exit code, stdout, stderr) of each."""
+    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
+    env.pop("PREFECT_API_URL", None)
+    env.pop("DUALREC_CRASH_AT", None)
+    procs = [subprocess.Popen([DUALREC, "batch", str(inbox), "--json"], env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(n)]
+    outs = [p.communicate(timeout=timeout_s) for p in procs]
+    return [(p.returncode, out, err) for p, (out, err) in zip(procs, outs)]

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.batch_summary import ReportsDirError, check_reports_dir, timeline_path
-from tests.fixtures import DUALREC, age_tree
+from tests.fixtures import DUALREC, age_tree, batches_at_once
 
 DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo"
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs, overlayfs)
@@ -320,16 +320,10 @@ def test_three_batches_started_at_once_on_a_new_data_folder_all_finish(tmp_path)
     inbox.mkdir()
     (inbox / "no-sidecar.mp4").write_bytes(b"x")
     age_tree(inbox)
-    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
-    env.pop("PREFECT_API_URL", None)
-    env.pop("DUALREC_CRASH_AT", None)
-    procs = [subprocess.Popen([DUALREC, "batch", str(inbox), "--json"], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(3)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [e for _, e in outs]
-    assert all(json.loads(o)["rejected"] == 1 for o, _ in outs)
-    assert all(e == "" for _, e in outs), [e for _, e in outs]
+    runs = batches_at_once(inbox, data, 3)
+    assert [rc for rc, _, _ in runs] == [0, 0, 0], [e for _, _, e in runs]
+    assert all(json.loads(o)["rejected"] == 1 for _, o, _ in runs)
+    assert all(e == "" for _, _, e in runs), [e for _, _, e in runs]
     from storage import batches
     from storage.db import open_store
     from verifier.config import load_settings

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.fixtures import DUALREC, age_tree
+from tests.fixtures import DUALREC, age_tree, batches_at_once
 
 DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo"
 
@@ -172,15 +172,9 @@ def test_two_batches_started_at_once_on_one_data_folder_store_each_recording_onc
     second waits for the first to be up (a bug: one exited with 'duplicate column')."""
     inbox, data = tmp_path / "inbox", tmp_path / "data"
     copy_demo(inbox, "demo-compliant")
-    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
-    env.pop("PREFECT_API_URL", None)
-    env.pop("DUALREC_CRASH_AT", None)
-    procs = [subprocess.Popen([DUALREC, "batch", str(inbox), "--json"], env=env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-             for _ in range(2)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
-    results = [json.loads(o) for o, _ in outs]
+    runs = batches_at_once(inbox, data, 2)
+    assert [rc for rc, _, _ in runs] == [0, 0], [e for _, _, e in runs]
+    results = [json.loads(o) for _, o, _ in runs]
     assert sorted(r["processed"] + r["skipped"] for r in results) == [1, 1]
     with open_test_store(data) as store:
         recs, runs, statuses = table_counts(store)

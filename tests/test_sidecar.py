@@ -11,28 +11,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fixtures import SIDECAR_CUSTOMER_ID, VALID_SIDECAR
 from verifier.privacy import mask_id, mask_name
 from verifier.sidecar import MAX_SIDECAR_BYTES, Sidecar, SidecarError, load_sidecar, sidecar_path_for
 
-CUSTOMER_ID = "110101199003071234"
-
-VALID = {
-    "branch_id": "BR001",
-    "staff_id": "S0042",
-    "customer_id": CUSTOMER_ID,
-    "customer_name": "张三丰",
-    "product_code": "WM2026-001",
-    "product_name": "稳健理财1号",
-    "product_category": "wealth",
-    "product_risk_level": "R3",
-    "customer_risk_level": "C4",
-    "sale_time": "2026-11-21T10:15:00+08:00",
-    "maturity_date": "2027-11-21",
-    "audio_file": "BR1.wav",
-    "audio_offset_s": -0.25,
-    "audio_channels": {"staff": 0, "customer": 1},
-    "ruleset": "wealth-standard",
-}
+CUSTOMER_ID = SIDECAR_CUSTOMER_ID
+VALID = VALID_SIDECAR
 
 MISSING = object()
 

@@ -16,28 +16,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fixtures import DUALREC
+from tests.fixtures import DUALREC, SIDECAR_CUSTOMER_ID, VALID_SIDECAR
 from verifier.privacy import mask_id, mask_name
 from verifier.sidecar import MAX_DEPTH, MAX_SIDECAR_BYTES, Sidecar, SidecarError, load_sidecar
 
-CUSTOMER_ID = "110101199003071234"
-NAME = "张三丰"
-
-VALID = {
-    "branch_id": "BR001",
-    "staff_id": "S0042",
-    "customer_id": CUSTOMER_ID,
-    "customer_name": NAME,
-    "product_code": "WM2026-001",
-    "product_name": "稳健理财1号",
-    "product_category": "wealth",
-    "product_risk_level": "R3",
-    "customer_risk_level": "C4",
-    "sale_time": "2026-11-21T10:15:00+08:00",
-    "maturity_date": "2027-11-21",
-    "audio_offset_s": -0.25,
-    "audio_channels": {"staff": 0, "customer": 1},
-}
+CUSTOMER_ID = SIDECAR_CUSTOMER_ID
+NAME = VALID_SIDECAR["customer_name"]
+# no separate audio file, no ruleset named: the fields under test stand alone
+VALID = {k: v for k, v in VALID_SIDECAR.items() if k not in ("audio_file", "ruleset")}
 
 BIG_INT = "9" * 5000  # past Python's 4300-digit int-to-string limit
 MID_INT = "9" * 400  # an int, but too large for a float
