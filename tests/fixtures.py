@@ -122,13 +122,22 @@ def age_tree(root: Path, seconds: float = 3600.0) -> None:
             os.utime(path, (when, when))
 
 
+def batch_env(data: Path, crash_at: str | None = None) -> dict[str, str]:
+    """The environment of a `dualrec batch` under test: its own data folder, Prefect's
+    embedded server (not one a developer's shell points at), a crash hook if asked."""
+    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
+    env.pop("PREFECT_API_URL", None)
+    env.pop("DUALREC_CRASH_AT", None)
+    if crash_at:
+        env["DUALREC_CRASH_AT"] = crash_at
+    return env
+
+
 def batches_at_once(inbox: Path, data: Path, n: int, timeout_s: float = 600
                     ) -> list[tuple[int, str, str]]:
     """Start `dualrec batch INBOX --json` `n` times at once on one data folder, each
     with its embedded Prefect server; (exit code, stdout, stderr) of each."""
-    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
-    env.pop("PREFECT_API_URL", None)
-    env.pop("DUALREC_CRASH_AT", None)
+    env = batch_env(data)
     procs = [subprocess.Popen([DUALREC, "batch", str(inbox), "--json"], env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(n)]

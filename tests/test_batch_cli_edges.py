@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.batch_summary import ReportsDirError, check_reports_dir, timeline_path
-from tests.fixtures import DUALREC, age_tree, batches_at_once
+from tests.fixtures import DUALREC, age_tree, batch_env, batches_at_once
 
 DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo"
 NAME_MAX = 255  # bytes in one file name (ext4, xfs, tmpfs, overlayfs)
@@ -200,11 +200,8 @@ def test_an_interrupted_run_is_crashed_with_its_counts_so_far(tmp_path):
 
 
 def run_batch(data: Path, *args, verbose=False, timeout=600):
-    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
-    env.pop("PREFECT_API_URL", None)
-    env.pop("DUALREC_CRASH_AT", None)
     return subprocess.run([DUALREC, *(["-v"] if verbose else []), "batch", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=env)
+                          capture_output=True, text=True, timeout=timeout, env=batch_env(data))
 
 
 @pytest.mark.slow
@@ -279,10 +276,7 @@ def test_a_batch_stopped_by_a_signal_is_recorded_and_the_next_run_finishes_it(tm
     for ext in (".mp4", ".json"):
         (inbox / f"demo-compliant{ext}").write_bytes((DEMO / f"demo-compliant{ext}").read_bytes())
     age_tree(inbox)
-    env = dict(os.environ, DUALREC_DATA_DIR=str(data))
-    env.pop("PREFECT_API_URL", None)
-    env.pop("DUALREC_CRASH_AT", None)
-    p = subprocess.Popen([DUALREC, "batch", str(inbox)], env=env, text=True,
+    p = subprocess.Popen([DUALREC, "batch", str(inbox)], env=batch_env(data), text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         key = _running_batch(data)

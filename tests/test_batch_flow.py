@@ -13,19 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.fixtures import DUALREC, age_tree, batches_at_once
+from tests.fixtures import DUALREC, age_tree, batch_env, batches_at_once
 
 DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo"
 
 
 def batch(data_dir, *args, crash_at=None, timeout=600):
-    env = dict(os.environ, DUALREC_DATA_DIR=str(data_dir))
-    env.pop("DUALREC_CRASH_AT", None)
-    env.pop("PREFECT_API_URL", None)
-    if crash_at:
-        env["DUALREC_CRASH_AT"] = crash_at
     return subprocess.run([DUALREC, "batch", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+                          text=True, timeout=timeout, env=batch_env(data_dir, crash_at))
 
 
 def copy_demo(inbox: Path, stem: str, sub: str = "") -> None:
@@ -139,11 +134,9 @@ def test_a_batch_killed_at_any_point_then_rerun_stores_everything_exactly_once(t
         r = batch(data, inbox, crash_at=crash_at)
         assert r.returncode == -signal.SIGKILL, (crash_at, r.stdout, r.stderr)
     for delay in (4.0, 16.0, 23.0):
-        env = dict(os.environ, DUALREC_DATA_DIR=str(data))
-        env.pop("DUALREC_CRASH_AT", None)
-        env.pop("PREFECT_API_URL", None)
-        p = subprocess.Popen([DUALREC, "batch", str(inbox)], env=env, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen([DUALREC, "batch", str(inbox)], env=batch_env(data),
+                             start_new_session=True, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
         try:
             p.wait(timeout=delay)
         except subprocess.TimeoutExpired:
