@@ -52,3 +52,23 @@ def test_the_other_person_heard_faintly_is_not_this_segments_voice():
     first, second = tighten(segs, audio)
     assert first == segs[0]
     assert 8.8 <= second.start_s <= 9.3 and second.end_s == 13.3
+
+
+def test_the_previous_lines_last_syllable_does_not_keep_the_silence_in():
+    # corpus face-customer-absent, whisper on a generic CPU: the question's segment began
+    # 0.15 s before the previous line ended, then 13.5 s of silence, then the question
+    audio = track((1, False), (3.15, True), (13.5, False), (4, True), (1, False))
+    segs = [Segment(0.9, 4.0, "我接个电话", "unknown"), Segment(4.0, 21.5, "您是否", "unknown")]
+    first, second = tighten(segs, audio)
+    assert first == segs[0]
+    assert 17.2 <= second.start_s <= 17.7 and second.end_s == 21.5
+    # ... and the next line's first syllable at the end
+    audio = track((1, False), (3, True), (13.5, False), (0.3, True), (1, False))
+    [seg] = tighten([Segment(0.9, 17.8, "一句", "unknown")], audio)
+    assert seg.start_s == 0.9 and 4.0 <= seg.end_s <= 4.4
+
+
+def test_a_short_word_alone_in_its_segment_is_kept():
+    audio = track((1, False), (0.3, True), (1, False))
+    segs = [Segment(1.0, 1.3, "好", "unknown")]
+    assert tighten(segs, audio) == segs

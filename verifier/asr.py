@@ -68,6 +68,9 @@ EDGE_VOICE_DB = 20.0     # and at most this far below the segment's loud frames 
                          # this segment's voice)
 EDGE_MIN_SILENCE_S = 1.5 # only silence at least this long is cut off a segment's edge
 EDGE_PAD_S = 0.2
+# The previous utterance's last syllable (or the next one's first) inside a segment's
+# edge: voice touching the edge, this short, then a long silence, is the neighbour's.
+EDGE_BLEED_S = 0.5
 
 
 def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) -> list[Segment]:
@@ -98,6 +101,7 @@ def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) ->
         if idx.size == 0:
             out.append(seg)
             continue
+        idx = _without_bleed(idx, len(part))
         first = start_s + (a + idx[0] - 1) * EDGE_FRAME_S   # the run's first frame
         last = start_s + (a + idx[-1] + 2) * EDGE_FRAME_S   # the run's last frame's end
         begin, end = seg.start_s, seg.end_s
@@ -105,9 +109,29 @@ def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) ->
             begin = first - EDGE_PAD_S
         if end - last >= EDGE_MIN_SILENCE_S:
             end = last + EDGE_PAD_S
-        out.append(Segment(round(begin, 3), round(end, 3), seg.text, seg.speaker)
+        out.append(Segment(round(float(begin), 3), round(float(end), 3), seg.text, seg.speaker)
                    if (begin, end) != (seg.start_s, seg.end_s) else seg)
     return out
+
+
+def _without_bleed(idx: np.ndarray, n: int) -> np.ndarray:
+    """The voiced frames `idx` (centres of three loud frames, of a segment's `n`)
+    without a short burst touching either edge and cut off from the rest by a long
+    silence: whisper began the segment in the previous utterance's last syllable (a
+    question asked after 13 s of silence came back starting at the previous line's
+    end, the burst keeping the silence in)."""
+    gap = int(EDGE_MIN_SILENCE_S / EDGE_FRAME_S)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) >= gap) + 1)
+    short = EDGE_BLEED_S / EDGE_FRAME_S
+
+    def burst(run):
+        return run[-1] - run[0] + 3 <= short
+
+    if len(runs) > 1 and runs[0][0] <= 1 and burst(runs[0]):
+        runs = runs[1:]
+    if len(runs) > 1 and runs[-1][-1] >= n - 2 and burst(runs[-1]):
+        runs = runs[:-1]
+    return np.concatenate(runs)
 
 
 class Transcriber:
