@@ -4,7 +4,8 @@
 
 * ``media/<original name>`` (and the separate audio file): the original bytes from the
   vault, checked against their sha256 (absent if the media was purged: the manifest
-  says so);
+  says so); ``media/replaced/<sha256[:12]>-<name>``: earlier deliveries a re-delivery
+  replaced (listed under ``replaced`` in record.json);
 * ``<stem>.json``: the sidecar as it was ingested (personal data in clear: the export
   is the one output that carries it);
 * ``report.json``: the current verification report; ``transcript.txt`` and
@@ -117,6 +118,9 @@ def export(store: Store, recording_id: str, out_dir: str | os.PathLike,
                           "face_detector": r.face_detector, "report_sha256": r.report_sha256}
                          for r in s.scalars(select(VerificationRun).where(
                              VerificationRun.recording_pk == rec.id).order_by(VerificationRun.id))],
+                "replaced": [{"kind": r.kind, "name": r.name, "sha256": r.sha256,
+                              "replaced_at": iso(r.replaced_at), "run_id": r.run_id,
+                              "actor": r.actor} for r in rec.replaced],
                 "purges": [{"purged_at": iso(p.purged_at), "as_of": iso(p.as_of),
                             "objects": p.objects, "actor": p.actor}
                            for p in s.scalars(select(PurgeRecord).where(
@@ -124,6 +128,10 @@ def export(store: Store, recording_id: str, out_dir: str | os.PathLike,
             }
             files = [(rec.sha256, rec.media_name, "media"),
                      (rec.audio_sha256, rec.audio_name, "audio")]
+            # an earlier delivery a re-delivery replaced (cut short while copied): the
+            # dispute may turn on what first arrived
+            replaced = [(r.sha256, f"{r.sha256[:12]}-{r.name or r.kind}", r.kind)
+                        for r in rec.replaced]
             sidecar = (rec.sidecar_sha256, rec.sidecar_name)
             media_present = rec.media_present
             purged_at = iso(rec.purged_at)
@@ -139,6 +147,16 @@ def export(store: Store, recording_id: str, out_dir: str | os.PathLike,
                 except FileNotFoundError:
                     raise StoreError(f"{recording_id}: the {kind} file {sha} is missing "
                                      "from the vault (run `dualrec integrity`)") from None
+                except VaultError as exc:
+                    raise StoreError(f"{recording_id}: {exc}") from None
+            for sha, name, kind in replaced:
+                (work / "media" / "replaced").mkdir(exist_ok=True)
+                try:
+                    store.vault.copy_to(sha, work / "media" / "replaced" /
+                                        _safe_name(name, f"{kind}.bin"))
+                except FileNotFoundError:
+                    raise StoreError(f"{recording_id}: the replaced {kind} file {sha} is "
+                                     "missing from the vault (run `dualrec integrity`)") from None
                 except VaultError as exc:
                     raise StoreError(f"{recording_id}: {exc}") from None
         else:

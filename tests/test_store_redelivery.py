@@ -179,6 +179,28 @@ def test_show_lists_the_replaced_file(store, make_recording):
     assert f"replaced media   {cut}" in render_show(out)
 
 
+def test_the_evidence_export_carries_the_replaced_file(store, make_recording, tmp_path):
+    import subprocess
+
+    from storage.export import export
+
+    media, sidecar, report = make_recording("R9", verdict="error", media_bytes=b"cut")
+    cut = store_recording(store, media, sidecar, report).sha256
+    media.write_bytes(b"the whole file")
+    sha = hashlib.sha256(media.read_bytes()).hexdigest()
+    store_recording(store, media, sidecar, {**report, "sha256": sha, "verdict": "pass"})
+    out = tmp_path / "evidence"
+    export(store, "R9", out, actor="legal")
+    [old] = (out / "media" / "replaced").iterdir()
+    assert old.name == f"{cut[:12]}-{media.name}" and old.read_bytes() == b"cut"
+    assert (out / "media" / media.name).read_bytes() == b"the whole file"
+    record = json.loads((out / "record.json").read_text(encoding="utf-8"))
+    assert [(r["kind"], r["sha256"]) for r in record["replaced"]] == [("media", cut)]
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=out, capture_output=True,
+                           text=True)
+    assert check.returncode == 0 and f"media/replaced/{old.name}: OK" in check.stdout
+
+
 def test_metadata_back_to_earlier_values_reinstates_that_runs_verdict(store, make_recording):
     media, sidecar, report = make_recording("R9", customer_risk_level="C3")
     store_recording(store, media, sidecar, report)
