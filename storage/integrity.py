@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from storage import audit
 from storage.db import Store, current_actor
-from storage.models import Recording, VaultObject
+from storage.models import Recording, ReplacedMedia, VaultObject
 
 
 def check(store: Store, actor: str | None = None, log_it: bool = True) -> dict[str, Any]:
@@ -40,6 +40,15 @@ def check(store: Store, actor: str | None = None, log_it: bool = True) -> dict[s
                 users[sha].append((r.recording_id, role))
                 if sha not in known or known[sha].state != "present":
                     missing_rows.append((r.recording_id, role, sha))
+        # files a re-delivery replaced: kept under the recording until it is purged
+        for r in s.execute(select(Recording.recording_id, ReplacedMedia.sha256,
+                                  ReplacedMedia.kind)
+                           .join(ReplacedMedia, ReplacedMedia.recording_pk == Recording.id)
+                           .where(Recording.media_present.is_(True))):
+            role = f"replaced {r.kind}"
+            users[r.sha256].append((r.recording_id, role))
+            if r.sha256 not in known or known[r.sha256].state != "present":
+                missing_rows.append((r.recording_id, role, r.sha256))
 
     problems: list[dict[str, Any]] = []
     mismatched: set[str] = set()

@@ -201,6 +201,26 @@ def test_the_evidence_export_carries_the_replaced_file(store, make_recording, tm
     assert check.returncode == 0 and f"media/replaced/{old.name}: OK" in check.stdout
 
 
+def test_integrity_names_the_recording_of_a_damaged_replaced_file(store, make_recording):
+    from storage.integrity import check
+
+    media, sidecar, report = make_recording("R10", verdict="error", media_bytes=b"cut" * 50)
+    cut = store_recording(store, media, sidecar, report).sha256
+    media.write_bytes(b"the whole file")
+    sha = hashlib.sha256(media.read_bytes()).hexdigest()
+    store_recording(store, media, sidecar, {**report, "sha256": sha, "verdict": "pass"})
+    assert check(store)["ok"]
+    path = store.vault.path_of(cut)
+    os.chmod(path, 0o600)
+    data = bytearray(path.read_bytes())
+    data[10] ^= 0xFF
+    path.write_bytes(bytes(data))
+    result = check(store)
+    assert not result["ok"]
+    [problem] = [p for p in result["problems"] if p["kind"] == "vault"]
+    assert (problem["recording_id"], problem["role"]) == ("R10", "replaced media")
+
+
 def test_metadata_back_to_earlier_values_reinstates_that_runs_verdict(store, make_recording):
     media, sidecar, report = make_recording("R9", customer_risk_level="C3")
     store_recording(store, media, sidecar, report)
