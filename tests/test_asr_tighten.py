@@ -72,3 +72,28 @@ def test_a_short_word_alone_in_its_segment_is_kept():
     audio = track((1, False), (0.3, True), (1, False))
     segs = [Segment(1.0, 1.3, "好", "unknown")]
     assert tighten(segs, audio) == segs
+
+
+def test_a_segment_joined_across_a_long_pause_is_split_at_a_clause_break():
+    # corpus face-staff-absent, whisper on a generic CPU: two lines either side of the
+    # seller's 13 s absence came back as one segment timed over both and the pause
+    audio = track((1, False), (3, True), (13, False), (3, True), (1, False))
+    [seg] = [Segment(0.9, 20.2, "本金及收益风险由投资者自行承担，您是否已经阅读并理解", "unknown")]
+    first, second = tighten([seg], audio)
+    assert first.text == "本金及收益风险由投资者自行承担，" and second.text == "您是否已经阅读并理解"
+    assert first.start_s == 0.9 and 3.9 <= first.end_s <= 4.4
+    assert 16.6 <= second.start_s <= 17.0 and second.end_s == 20.2
+    assert first.speaker == second.speaker == "unknown"
+    # no clause break to cut at: one segment, as whisper gave it
+    whole = Segment(0.9, 20.2, "本金及收益风险由投资者自行承担您是否已经阅读并理解", "staff")
+    assert tighten([whole], audio) == [whole]
+
+
+def test_each_long_pause_splits_once_at_the_break_nearest_its_share_of_the_speech():
+    audio = track((1, False), (2, True), (5, False), (2, True), (5, False), (4, True),
+                  (1, False))
+    seg = Segment(1.0, 19.0, "一二三四，五六七八，九十一二三四五六七八。", "staff")
+    pieces = tighten([seg], audio)
+    assert [p.text for p in pieces] == ["一二三四，", "五六七八，", "九十一二三四五六七八。"]
+    assert [p.start_s for p in pieces][1:] == sorted(p.start_s for p in pieces[1:])
+    assert all(a.end_s <= b.start_s for a, b in zip(pieces, pieces[1:]))

@@ -71,6 +71,7 @@ EDGE_PAD_S = 0.2
 # The previous utterance's last syllable (or the next one's first) inside a segment's
 # edge: voice touching the edge, this short, then a long silence, is the neighbour's.
 EDGE_BLEED_S = 0.5
+SPLIT_SILENCE_S = 4.0    # a pause this long inside a segment splits it
 
 
 def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) -> list[Segment]:
@@ -102,16 +103,50 @@ def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) ->
             out.append(seg)
             continue
         idx = _without_bleed(idx, len(part))
-        first = start_s + (a + idx[0] - 1) * EDGE_FRAME_S   # the run's first frame
-        last = start_s + (a + idx[-1] + 2) * EDGE_FRAME_S   # the run's last frame's end
-        begin, end = seg.start_s, seg.end_s
-        if first - begin >= EDGE_MIN_SILENCE_S:
-            begin = first - EDGE_PAD_S
-        if end - last >= EDGE_MIN_SILENCE_S:
-            end = last + EDGE_PAD_S
-        out.append(Segment(round(float(begin), 3), round(float(end), 3), seg.text, seg.speaker)
-                   if (begin, end) != (seg.start_s, seg.end_s) else seg)
+        pieces = _split_at_pauses(seg.text, idx)
+        for k, (text, run) in enumerate(pieces):
+            first = start_s + (a + run[0] - 1) * EDGE_FRAME_S   # the run's first frame
+            last = start_s + (a + run[-1] + 2) * EDGE_FRAME_S   # its last frame's end
+            begin = seg.start_s if k == 0 else first - EDGE_PAD_S
+            end = seg.end_s if k == len(pieces) - 1 else last + EDGE_PAD_S
+            if first - begin >= EDGE_MIN_SILENCE_S:
+                begin = first - EDGE_PAD_S
+            if end - last >= EDGE_MIN_SILENCE_S:
+                end = last + EDGE_PAD_S
+            changed = len(pieces) > 1 or (begin, end) != (seg.start_s, seg.end_s)
+            out.append(Segment(round(float(begin), 3), round(float(end), 3), text, seg.speaker)
+                       if changed else seg)
     return out
+
+
+# Sentence ends and clause breaks whisper writes, where a segment's text may be cut.
+_BREAKS = "，。？！、；：,.?!;:"
+
+
+def _split_at_pauses(text: str, idx: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """A segment's text and voiced frames cut where it holds a pause of at least
+    `SPLIT_SILENCE_S`: whisper's VAD joins speech across a long silence into one
+    segment (three script lines and a 13 s pause while the seller printed, timed as one
+    span), so where in it a line was said is unknown. The text is cut at the clause
+    break whose place in the text is nearest the share of voiced time before the
+    pause; a text with no break there stays whole (one piece: the whole segment)."""
+    gap = int(SPLIT_SILENCE_S / EDGE_FRAME_S)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) >= gap) + 1)
+    if len(runs) < 2:
+        return [(text, idx)]
+    voiced = np.array([r[-1] - r[0] + 3 for r in runs], float)
+    shares = np.cumsum(voiced)[:-1] / voiced.sum()
+    breaks = [i + 1 for i, c in enumerate(text[:-1]) if c in _BREAKS]
+    cuts, prev = [], 0
+    for share in shares:
+        options = [i for i in breaks if i > prev]
+        if not options:
+            return [(text, idx)]
+        cut = min(options, key=lambda i: abs(i / len(text) - share))
+        cuts.append(cut)
+        prev = cut
+    bounds = [0, *cuts, len(text)]
+    return [(text[x:y], run) for x, y, run in zip(bounds, bounds[1:], runs)]
 
 
 def _without_bleed(idx: np.ndarray, n: int) -> np.ndarray:
