@@ -505,8 +505,8 @@ def explain(case: Case, report: dict) -> str:
             continue
         lines.append(f"  {check['id']} {check['status']}: {check['message']}")
         for item in check.get("items") or []:
-            lines.append(f"    {item.get('id')} {item_status(item)}: "
-                         f"{item.get('why') or item.get('heard') or ''}")
+            lines.append(f"    {item.get('id') or item.get('term')} {item_status(item)}: "
+                         f"{item.get('why') or item.get('note') or ''} {item.get('heard') or ''}")
     lines.append("  transcript:")
     lines += [f"    {seg.get('start_s')}-{seg.get('end_s')} {seg.get('speaker')}: "
               f"{seg.get('text')}" for seg in report.get("transcript", [])]

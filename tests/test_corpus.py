@@ -103,7 +103,9 @@ def corpus_models(settings):
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_corpus_case(case, settings, corpus_models):
     report = corpus.verify_case(case, settings, corpus_models)
-    assert not explain(case, report), explain(case, report)
+    problems = explain(case, report)
+    if problems:
+        pytest.fail(problems, pytrace=False)
 
 
 # --------------------------------------------------------------- real speech

@@ -269,6 +269,14 @@ def test_homophone_forbidden_term():
     assert found[0].heard == "这个是零封险的产品"
 
 
+def test_a_short_term_is_matched_by_sound_only_where_negated():
+    # corpus forbidden-promise (AVX2): the disclosure 非保本 heard as 非报本 is found,
+    # negated (a pass); 报本 on its own is an everyday sound, never read as a promise
+    found = find_forbidden(one("本产品为非报本浮动收益型理财产品"), FORBIDDEN)
+    assert [(h.term, h.negated, h.homophone) for h in found] == [("保本", True, True)]
+    assert find_forbidden(one("我们要报本答恩"), FORBIDDEN) == []
+
+
 def test_forbidden_hits_sorted_by_time_with_segment_evidence():
     transcript = [
         Segment(10.0, 12.0, "保证收益的"),

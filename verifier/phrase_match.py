@@ -572,8 +572,10 @@ def find_forbidden(segments: Sequence[Segment], terms: Sequence[str]) -> list[Fo
         for term, tnorm, syllables in prepared:
             for span in _occurrences(norm, tnorm):
                 found.setdefault(span, (term, False))
-            if len(syllables) >= MIN_HOMOPHONE_SYLLABLES:
-                for span in _sound_occurrences(tokens, syllables):
+            for span in _sound_occurrences(tokens, syllables):
+                # A shorter one only where negated: 非报本 is the disclosure 非保本
+                # (a pass), never a promise read into an everyday word.
+                if len(syllables) >= MIN_HOMOPHONE_SYLLABLES or _negated(norm, span[0]):
                     found.setdefault(span, (term, norm[span[0] : span[1]] != tnorm))
         # Longest first, exact spelling before homophone, then position.
         order = sorted(found.items(), key=lambda kv: (kv[0][0] - kv[0][1], kv[1][1], kv[0][0]))
