@@ -182,6 +182,35 @@ def test_echo_words_must_be_what_the_seller_said_at_that_time(settings):
     assert result.status == "pass", result.message
 
 
+def test_the_customers_answer_heard_faintly_by_the_sellers_microphone_is_hers(settings):
+    # corpus confirmation-seller-answers (AVX): the customer's 是的，我确认购买 was also
+    # transcribed from the seller's microphone, where it is 26 dB down; without the
+    # loudness it looked like the seller's words echoed on the customer's microphone
+    segs = talk(*SCRIPT, ("staff", Q_READ), ("customer", "是的，我已经阅读并理解。"),
+                ("staff", Q_BUY))
+    q = segs[-1]
+    answer = Segment(q.end_s + 0.1, q.end_s + 3.1, "是的我确认购买", "customer")
+    bleed = Segment(q.end_s + 1.5, q.end_s + 3.0, "是的，我确认购买。", "staff")
+    segs += [answer, bleed]
+    seconds = range(int(q.end_s + 3.5))
+
+    def levels(customer_db, staff_db):
+        inside = lambda t: answer.start_s - 0.5 <= t <= answer.end_s  # noqa: E731
+        return {"customer": [(float(t), customer_db if inside(t) else -60.0) for t in seconds],
+                "staff": [(float(t), staff_db if inside(t) else -20.0) for t in seconds]}
+
+    ctx = ctx_for(settings, segs)
+    ctx.audio_levels = levels(-20.0, -46.0)
+    items = {i["id"]: i for i in speech_confirmation.run(ctx).items}
+    assert items["willing-to-buy"]["decision"] == "pass", items["willing-to-buy"]
+    assert items["willing-to-buy"]["speaker"] == "customer"
+    # the other way round (louder on the seller's microphone) it is the seller's words
+    ctx = ctx_for(settings, segs)
+    ctx.audio_levels = levels(-46.0, -20.0)
+    items = {i["id"]: i for i in speech_confirmation.run(ctx).items}
+    assert items["willing-to-buy"]["decision"] == "fail", items["willing-to-buy"]
+
+
 def test_next_question_segment_starting_at_this_ones_end_closes_the_window(settings):
     # One microphone, the customer silent after the first question: whisper gives the
     # next question a segment that starts where the first one ends (the silence is put

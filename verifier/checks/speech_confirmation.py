@@ -71,9 +71,10 @@ def _script_starts(script_spans, seg) -> list[float]:
 
 def evaluate(transcript, conf, m: PhraseMatch, *, stage: str | None, window_s: float,
              overlap_s: float, limit_s: float | None, script_spans, vocab: AnswerVocab,
-             max_answer_chars: int, review_score: float) -> dict:
+             max_answer_chars: int, review_score: float, levels=None) -> dict:
     """The item for one confirmation: the question heard, the answer heard, who gave it
-    and the decision (pass / fail / review) with its reason."""
+    and the decision (pass / fail / review) with its reason. `levels`: the loudness of
+    each microphone ({speaker: [(second, dBFS)]}), which tells which heard a voice first."""
     heard = m.found or m.near_miss   # a low-scoring best window is not "heard"
     item = {
         "id": conf.id, "stage": stage, "critical": conf.critical, "expect": conf.expect,
@@ -107,7 +108,7 @@ def evaluate(transcript, conf, m: PhraseMatch, *, stage: str | None, window_s: f
     required_role = conf.speaker
     turns = _turns(transcript, conf, m, q_end, end, channels=channels, overlap_s=overlap_s,
                    script_spans=script_spans, vocab=vocab, max_answer_chars=max_answer_chars,
-                   review_score=review_score)
+                   review_score=review_score, levels=levels)
 
     def role_ok(t: _Turn) -> bool:
         return required_role == "any" or t.who.speaker == required_role
@@ -170,12 +171,36 @@ def evaluate(transcript, conf, m: PhraseMatch, *, stage: str | None, window_s: f
     return item
 
 
-def _echo(seg, conf, transcript, review_score: float) -> bool:
+# A voice this much louder on the customer's microphone than on the seller's is the
+# customer's own, whatever the seller's microphone made of it faintly.
+OWN_VOICE_DB = 10.0
+
+
+def _louder(levels, speaker: str, other: str, start_s: float, end_s: float) -> float | None:
+    """How much louder (dB) `speaker`'s microphone was than `other`'s over the whole
+    seconds within [start_s, end_s]; None without levels for both."""
+    if not levels or speaker not in levels or other not in levels:
+        return None
+
+    def mean(rows):
+        vals = [db for t, db in rows if start_s - 0.5 <= t and t + 1 <= end_s + 0.5]
+        return sum(vals) / len(vals) if vals else None
+
+    a, b = mean(levels[speaker]), mean(levels[other])
+    return None if a is None or b is None else a - b
+
+
+def _echo(seg, conf, transcript, review_score: float, levels=None) -> bool:
     """The customer's microphone also hears the seller: the question again, or what the
     seller's microphone recorded at the same time, is not the customer's answer."""
     echo = find_phrase([seg], conf.texts, review_score=review_score)
     if echo.found:
         return True
+    louder = _louder(levels, "customer", "staff", seg.start_s, seg.end_s)
+    if louder is not None and louder >= OWN_VOICE_DB:
+        # the seller's microphone heard the customer (是的，我确认购买 on both, 26 dB
+        # down on the seller's): the customer's answer, not an echo of the seller
+        return False
     # Otherwise only what the seller's microphone recorded over (most of) the same
     # time. An answer that repeats the question's words (是的，我坚持购买 for 您是否仍
     # 坚持购买: a near miss) or only touches the question's segment (whisper's segment
@@ -197,7 +222,8 @@ def _echo(seg, conf, transcript, review_score: float) -> bool:
 
 
 def _turns(transcript, conf, m: PhraseMatch, q_end: float, end: float, *, channels: bool,
-           overlap_s: float, script_spans, vocab, max_answer_chars, review_score) -> list[_Turn]:
+           overlap_s: float, script_spans, vocab, max_answer_chars, review_score,
+           levels=None) -> list[_Turn]:
     """What was said after the question and before `end`, each with who said it."""
     turns: list[_Turn] = []
     q_speakers = ("staff", "unknown")
@@ -228,7 +254,8 @@ def _turns(transcript, conf, m: PhraseMatch, q_end: float, end: float, *, channe
     for seg in transcript:
         if id(seg) in q_ids or seg.start_s < q_end - overlap_s or seg.start_s >= end:
             continue
-        if channels and seg.speaker == "customer" and _echo(seg, conf, transcript, review_score):
+        if (channels and seg.speaker == "customer"
+                and _echo(seg, conf, transcript, review_score, levels)):
             continue
         text, shares, script_like = seg.text, "", False
         norm = normalize(seg.text)
@@ -291,7 +318,7 @@ def evaluate_all(ctx, pairs) -> list[dict]:
         items.append(_finish(evaluate(
             ctx.transcript, conf, m, stage=stage, window_s=w, overlap_s=overlap,
             limit_s=limit, script_spans=spans, vocab=vocab, max_answer_chars=max_chars,
-            review_score=review_score), w))
+            review_score=review_score, levels=getattr(ctx, "audio_levels", None)), w))
     return items
 
 
