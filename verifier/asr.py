@@ -119,6 +119,16 @@ def tighten(segments: list[Segment], audio: np.ndarray, start_s: float = 0.0) ->
     return out
 
 
+def _runs(idx: np.ndarray, silence_s: float) -> list[np.ndarray]:
+    """Voiced frames `idx` split where a silence of at least `silence_s` parts them."""
+    return np.split(idx, np.flatnonzero(np.diff(idx) >= int(silence_s / EDGE_FRAME_S)) + 1)
+
+
+def _frames(run: np.ndarray) -> int:
+    """The frames a run of voiced-frame centres spans (each centre stands for three)."""
+    return int(run[-1] - run[0] + 3)
+
+
 # Sentence ends and clause breaks whisper writes, where a segment's text may be cut.
 _BREAKS = "，。？！、；：,.?!;:"
 
@@ -130,11 +140,10 @@ def _split_at_pauses(text: str, idx: np.ndarray) -> list[tuple[str, np.ndarray]]
     span), so where in it a line was said is unknown. The text is cut at the clause
     break whose place in the text is nearest the share of voiced time before the
     pause; a text with no break there stays whole (one piece: the whole segment)."""
-    gap = int(SPLIT_SILENCE_S / EDGE_FRAME_S)
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) >= gap) + 1)
+    runs = _runs(idx, SPLIT_SILENCE_S)
     if len(runs) < 2:
         return [(text, idx)]
-    voiced = np.array([r[-1] - r[0] + 3 for r in runs], float)
+    voiced = np.array([_frames(r) for r in runs], float)
     shares = np.cumsum(voiced)[:-1] / voiced.sum()
     breaks = [i + 1 for i, c in enumerate(text[:-1]) if c in _BREAKS]
     cuts, prev = [], 0
@@ -155,12 +164,11 @@ def _without_bleed(idx: np.ndarray, n: int) -> np.ndarray:
     silence: whisper began the segment in the previous utterance's last syllable (a
     question asked after 13 s of silence came back starting at the previous line's
     end, the burst keeping the silence in)."""
-    gap = int(EDGE_MIN_SILENCE_S / EDGE_FRAME_S)
-    runs = np.split(idx, np.flatnonzero(np.diff(idx) >= gap) + 1)
+    runs = _runs(idx, EDGE_MIN_SILENCE_S)
     short = EDGE_BLEED_S / EDGE_FRAME_S
 
     def burst(run):
-        return run[-1] - run[0] + 3 <= short
+        return _frames(run) <= short
 
     if len(runs) > 1 and runs[0][0] <= 1 and burst(runs[0]):
         runs = runs[1:]
