@@ -128,35 +128,27 @@ def export(store: Store, recording_id: str, out_dir: str | os.PathLike,
             }
             files = [(rec.sha256, rec.media_name, "media"),
                      (rec.audio_sha256, rec.audio_name, "audio")]
+            copies = [(sha, Path(_safe_name(name, f"{kind}.bin")), kind)
+                      for sha, name, kind in files if sha]
             # an earlier delivery a re-delivery replaced (cut short while copied): the
             # dispute may turn on what first arrived
-            replaced = [(r.sha256, f"{r.sha256[:12]}-{r.name or r.kind}", r.kind)
-                        for r in rec.replaced]
+            copies += [(r.sha256, Path("replaced") / _safe_name(
+                f"{r.sha256[:12]}-{r.name or r.kind}", f"{r.kind}.bin"), f"replaced {r.kind}")
+                for r in rec.replaced]
             sidecar = (rec.sidecar_sha256, rec.sidecar_name)
             media_present = rec.media_present
             purged_at = iso(rec.purged_at)
 
         # Media and sidecar from the vault, each checked against its address.
         if media_present:
-            (work / "media").mkdir()
-            for sha, name, kind in files:
-                if not sha:
-                    continue
+            for sha, rel, what in copies:
+                dest = work / "media" / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
                 try:
-                    store.vault.copy_to(sha, work / "media" / _safe_name(name, f"{kind}.bin"))
+                    store.vault.copy_to(sha, dest)
                 except FileNotFoundError:
-                    raise StoreError(f"{recording_id}: the {kind} file {sha} is missing "
+                    raise StoreError(f"{recording_id}: the {what} file {sha} is missing "
                                      "from the vault (run `dualrec integrity`)") from None
-                except VaultError as exc:
-                    raise StoreError(f"{recording_id}: {exc}") from None
-            for sha, name, kind in replaced:
-                (work / "media" / "replaced").mkdir(exist_ok=True)
-                try:
-                    store.vault.copy_to(sha, work / "media" / "replaced" /
-                                        _safe_name(name, f"{kind}.bin"))
-                except FileNotFoundError:
-                    raise StoreError(f"{recording_id}: the replaced {kind} file {sha} is "
-                                     "missing from the vault (run `dualrec integrity`)") from None
                 except VaultError as exc:
                     raise StoreError(f"{recording_id}: {exc}") from None
         else:

@@ -28,27 +28,25 @@ def check(store: Store, actor: str | None = None, log_it: bool = True) -> dict[s
         users: dict[str, list[tuple[str, str]]] = defaultdict(list)
         missing_rows = []
         known = {o.sha256: o for o in objects}
+
+        def used(recording_id: str, role: str, sha: str) -> None:
+            users[sha].append((recording_id, role))
+            if sha not in known or known[sha].state != "present":
+                missing_rows.append((recording_id, role, sha))
+
         for r in s.execute(select(Recording.recording_id, Recording.sha256,
                                   Recording.audio_sha256, Recording.sidecar_sha256,
                                   Recording.media_present)):
             for sha, role in ((r.sha256, "media"), (r.audio_sha256, "audio"),
                               (r.sidecar_sha256, "sidecar")):
-                if not sha:
-                    continue
-                if role != "sidecar" and not r.media_present:
-                    continue
-                users[sha].append((r.recording_id, role))
-                if sha not in known or known[sha].state != "present":
-                    missing_rows.append((r.recording_id, role, sha))
+                if sha and (role == "sidecar" or r.media_present):
+                    used(r.recording_id, role, sha)
         # files a re-delivery replaced: kept under the recording until it is purged
         for r in s.execute(select(Recording.recording_id, ReplacedMedia.sha256,
                                   ReplacedMedia.kind)
                            .join(ReplacedMedia, ReplacedMedia.recording_pk == Recording.id)
                            .where(Recording.media_present.is_(True))):
-            role = f"replaced {r.kind}"
-            users[r.sha256].append((r.recording_id, role))
-            if r.sha256 not in known or known[r.sha256].state != "present":
-                missing_rows.append((r.recording_id, role, r.sha256))
+            used(r.recording_id, f"replaced {r.kind}", r.sha256)
 
     problems: list[dict[str, Any]] = []
     mismatched: set[str] = set()
