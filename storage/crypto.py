@@ -7,12 +7,16 @@ Format of an encrypted object::
 
     b"DRVAULT1" | key id (8 bytes) | nonce prefix (8 random bytes)
     then chunks: ciphertext length (4 bytes, big-endian) | final flag (1 byte) |
-                 AES-GCM ciphertext+tag (at most 1 MiB of plaintext each)
+                 AES-GCM ciphertext+tag (1 MiB of plaintext each, the last at most that)
 
 Chunk i is encrypted with nonce = prefix + i (4 bytes) and associated data =
 plaintext sha256 (the object's address) + i + a final-chunk flag, so chunks cannot be
 swapped between objects, reordered or dropped (the last chunk must carry the flag).
 The object's address stays the sha256 of the plaintext.
+
+Since every chunk but the last holds exactly 1 MiB, plaintext offset x lies in chunk
+x // CHUNK, stored at :func:`chunk_offset`: a byte range is read by seeking there and
+decrypting only the chunks it touches (:meth:`Cipher.decrypt_from`).
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ MAGIC = b"DRVAULT1"
 HEADER_LEN = len(MAGIC) + 8 + 8
 CHUNK = 1 << 20
 TAG = 16
+STORED_CHUNK = 5 + CHUNK + TAG  # a full chunk on disk: length, flag, ciphertext+tag
 
 
 class CryptoError(Exception):
@@ -70,6 +75,23 @@ def is_encrypted(head: bytes) -> bool:
     return head.startswith(MAGIC)
 
 
+def chunk_offset(index: int) -> int:
+    """Where chunk `index` starts in an encrypted object."""
+    return HEADER_LEN + index * STORED_CHUNK
+
+
+def plain_size(stored_bytes: int) -> int:
+    """The plaintext size of an encrypted object `stored_bytes` long (no key needed:
+    the length gives it away anyway). Not authenticated: reading the chunks is."""
+    body = stored_bytes - HEADER_LEN
+    full, rest = divmod(body, STORED_CHUNK)
+    if body <= 0 or 0 < rest < 5 + TAG:
+        raise CryptoError(f"encrypted object is corrupt ({stored_bytes} bytes long)")
+    if rest == 0:  # the last chunk is a full one
+        return full * CHUNK
+    return full * CHUNK + rest - 5 - TAG
+
+
 class Cipher:
     def __init__(self, key: bytes):
         if len(key) != 32:
@@ -108,6 +130,14 @@ class Cipher:
     def decrypt(self, stream: BinaryIO, sha256: str) -> Iterator[bytes]:
         """Plaintext chunks of the encrypted object with address `sha256` read from
         `stream` (any readable binary stream; no seeking)."""
+        return self.decrypt_from(stream, sha256, 0)
+
+    def decrypt_from(self, stream: BinaryIO, sha256: str, first_index: int) -> Iterator[bytes]:
+        """Plaintext chunks from chunk `first_index` on: `stream` gives the object's
+        header, then its chunks from that one (the header read, then a seek or a ranged
+        GET to :func:`chunk_offset`). Each chunk is authenticated with its own index, so
+        a chunk from elsewhere in the object (or another object) fails like an altered
+        one. The caller stops reading when it has what it needs."""
         from cryptography.exceptions import InvalidTag
 
         header = _read_exact(stream, HEADER_LEN)
@@ -116,13 +146,15 @@ class Cipher:
         if header[len(MAGIC):len(MAGIC) + 8] != self.key_id:
             raise CryptoError("encrypted with a different vault key")
         prefix = header[len(MAGIC) + 8:]
-        index = 0
+        index = first_index
         while True:
             head = _read_exact(stream, 5)
             if head is None:
                 raise CryptoError("encrypted object is truncated (no final chunk)")
             size, final = struct.unpack(">I?", head)
-            if size < TAG or size > CHUNK + TAG:
+            # A short chunk before the last would shift every later offset that
+            # chunk_offset computes; encrypt() never writes one.
+            if size < TAG or size > CHUNK + TAG or (not final and size != CHUNK + TAG):
                 raise CryptoError(f"encrypted object is corrupt (chunk {index} length)")
             ct = _read_exact(stream, size)
             if ct is None:
