@@ -32,7 +32,8 @@ from datetime import date, datetime, time as dtime, timedelta, timezone
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from storage.crypto import Cipher, CryptoError, is_encrypted
+from storage.crypto import (CHUNK, HEADER_LEN, Cipher, CryptoError, chunk_offset,
+                            is_encrypted, plain_size as encrypted_plain_size)
 
 READ_CHUNK = 1 << 20
 _SHA_HEX = set("0123456789abcdef")
@@ -82,9 +83,23 @@ def sha256_of_file(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def _file_chunks(fh: BinaryIO) -> Iterator[bytes]:
-    while block := fh.read(READ_CHUNK):
+def _file_chunks(fh: BinaryIO, limit: int | None = None) -> Iterator[bytes]:
+    """The stream's blocks, up to `limit` bytes in all (None: to the end)."""
+    while limit is None or limit > 0:
+        block = fh.read(READ_CHUNK if limit is None else min(READ_CHUNK, limit))
+        if not block:
+            return
+        if limit is not None:
+            limit -= len(block)
         yield block
+
+
+def _read_upto(fh: BinaryIO, n: int) -> bytes:
+    """Up to `n` bytes (fewer only at the end of the stream)."""
+    out = bytearray()
+    while len(out) < n and (got := fh.read(n - len(out))):
+        out += got
+    return bytes(out)
 
 
 def _lock_until(day: date) -> datetime:
@@ -158,21 +173,95 @@ class Vault(ABC):
     def _open_raw(self, sha256: str) -> BinaryIO:
         """The stored bytes; raises FileNotFoundError when absent."""
 
+    @abstractmethod
+    def _open_raw_at(self, sha256: str, first: int, last: int) -> BinaryIO:
+        """The stored bytes [first, last] (inclusive; `last` may lie past the end:
+        up to the end then); raises FileNotFoundError when absent."""
+
+    @abstractmethod
+    def plain_size(self, sha256: str) -> int:
+        """The object's content size, without reading the content; FileNotFoundError
+        when absent."""
+
+    def _need_cipher(self, sha256: str) -> Cipher:
+        if self.cipher is None:
+            raise VaultError(f"object {sha256} is encrypted and no vault key is "
+                             "configured (DUALREC_VAULT_KEY / DUALREC_VAULT_KEY_FILE)")
+        return self.cipher
+
     def iter_plain(self, sha256: str) -> Iterator[bytes]:
         """The object's content, decrypted if needed."""
         raw = self._open_raw(sha256)
         try:
             head = raw.read(len(b"DRVAULT1"))
             if is_encrypted(head):
-                if self.cipher is None:
-                    raise VaultError(f"object {sha256} is encrypted and no vault key is "
-                                     "configured (DUALREC_VAULT_KEY / DUALREC_VAULT_KEY_FILE)")
-                yield from self.cipher.decrypt(_Prefixed(head, raw), sha256)
+                yield from self._need_cipher(sha256).decrypt(_Prefixed(head, raw), sha256)
             else:
                 if head:
                     yield head
                 yield from _file_chunks(raw)
         finally:
+            raw.close()
+
+    def iter_range(self, sha256: str, start: int, end: int,
+                   size: int | None = None) -> Iterator[bytes]:
+        """The content's bytes [start, end] (inclusive, as in an HTTP Range; an `end`
+        past the content is cut to its last byte), in blocks of at most READ_CHUNK,
+        decrypted if needed, reading only the part of the stored object that holds
+        them. `size`: the content size if known (the database has it), else
+        :meth:`plain_size` asks the backend. ValueError: the range is unsatisfiable;
+        FileNotFoundError: no such object; CryptoError: a chunk read fails
+        authentication; VaultError: the object is shorter than `size`."""
+        if size is None:
+            size = self.plain_size(sha256)
+        if start < 0 or start > end or start >= size:
+            raise ValueError(f"range {start}-{end} is not satisfiable "
+                             f"(object {sha256} is {size} bytes)")
+        end = min(end, size - 1)
+        wanted = end - start + 1
+        # Not a generator itself: a missing object or a missing key raise here, from
+        # the call, while a web handler can still answer with an error status.
+        head = self._read_head(sha256)
+        if is_encrypted(head):
+            cipher = self._need_cipher(sha256)
+            first, last = start // CHUNK, end // CHUNK
+
+            def chunks(raw: BinaryIO) -> Iterator[bytes]:
+                return cipher.decrypt_from(_Prefixed(head, raw), sha256, first)
+
+            return self._serve(sha256, chunks, chunk_offset(first),
+                               chunk_offset(last + 1) - 1, start - first * CHUNK, wanted)
+        return self._serve(sha256, lambda raw: _file_chunks(raw, wanted), start, end, 0,
+                           wanted)
+
+    def _read_head(self, sha256: str) -> bytes:
+        fh = self._open_raw_at(sha256, 0, HEADER_LEN - 1)
+        try:
+            return _read_upto(fh, HEADER_LEN)
+        finally:
+            fh.close()
+
+    def _serve(self, sha256: str, blocks_of, first: int, last: int, skip: int,
+               wanted: int) -> Iterator[bytes]:
+        """`wanted` bytes after the first `skip` of blocks_of(stored bytes [first,
+        last]); the stream is opened on the first next() and closed however the
+        iteration ends."""
+        raw = self._open_raw_at(sha256, first, last)
+        blocks = blocks_of(raw)
+        try:
+            for block in blocks:
+                if skip:
+                    block, skip = block[skip:], max(0, skip - len(block))
+                block = block[:wanted]
+                if block:
+                    yield block
+                    wanted -= len(block)
+                if not wanted:
+                    return
+            raise VaultError(f"object {sha256} ends {wanted} bytes before the range does "
+                             "(shorter than its recorded size)")
+        finally:
+            blocks.close()
             raw.close()
 
     def read_bytes(self, sha256: str) -> bytes:
@@ -337,6 +426,17 @@ class LocalVault(Vault):
     def _open_raw(self, sha256: str) -> BinaryIO:
         return open(self.path_of(sha256), "rb")
 
+    def _open_raw_at(self, sha256: str, first: int, last: int) -> BinaryIO:
+        fh = open(self.path_of(sha256), "rb")
+        fh.seek(first)  # past the end: reads b"", like S3's range past the end
+        return fh  # `last` is not enforced: the readers stop at their own count
+
+    def plain_size(self, sha256: str) -> int:
+        with open(self.path_of(sha256), "rb") as fh:
+            head = fh.read(len(b"DRVAULT1"))
+            stored = os.fstat(fh.fileno()).st_size
+        return encrypted_plain_size(stored) if is_encrypted(head) else stored
+
     def delete(self, sha256: str) -> None:
         path = self.path_of(sha256)
         try:
@@ -473,6 +573,35 @@ class S3Vault(Vault):
                 raise FileNotFoundError(self.s3_key(sha256)) from None
             raise VaultError(f"{self.describe()}: get {sha256}: {exc}") from None
         return obj["Body"]
+
+    def _open_raw_at(self, sha256: str, first: int, last: int) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        try:
+            obj = self.client.get_object(Bucket=self.bucket, Key=self.s3_key(sha256),
+                                         Range=f"bytes={first}-{last}")
+        except ClientError as exc:
+            code = self._error_code(exc)
+            if code in ("404", "NoSuchKey", "NotFound"):
+                raise FileNotFoundError(self.s3_key(sha256)) from None
+            if code in ("416", "InvalidRange"):  # starts past the end: nothing there
+                import io
+                return io.BytesIO()
+            raise VaultError(f"{self.describe()}: get {sha256} bytes {first}-{last}: "
+                             f"{exc}") from None
+        return obj["Body"]
+
+    def plain_size(self, sha256: str) -> int:
+        head = self._head(sha256)
+        if head is None:
+            raise FileNotFoundError(self.s3_key(sha256))
+        recorded = head.get("Metadata", {}).get("plaintext-bytes")
+        if recorded is not None and recorded.isdigit():
+            return int(recorded)
+        # Not put by this vault (no metadata): what the stored bytes say.
+        stored = head["ContentLength"]
+        enc = is_encrypted(self._read_head(sha256))
+        return encrypted_plain_size(stored) if enc else stored
 
     def delete(self, sha256: str) -> None:
         from botocore.exceptions import ClientError
