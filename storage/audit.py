@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +26,17 @@ GENESIS = "0" * 64
 ACTIONS = ("ingest", "verify", "view", "search", "export", "hold", "release", "purge",
            "retention", "integrity",
            "sample", "review", "report",  # audit sampling, human review, reports (issue 6)
-           "batch")  # a nightly batch run: started, finished, and what it found
+           "batch",  # a nightly batch run: started, finished, and what it found
+           # the web console (issue 11): logins, media streamed, refused requests,
+           # account and session changes
+           "login", "logout", "stream", "denied", "user", "session")
+
+# Facts about the request an entry is written for (the console's client address and
+# session), merged into every entry appended while it is set. Set per request by the
+# console, so the storage functions it calls record who asked from where without
+# each taking another argument.
+request_context: ContextVar[dict[str, Any] | None] = ContextVar("audit_request_context",
+                                                                default=None)
 
 
 def canonical_json(value: Any) -> str:
@@ -53,6 +64,9 @@ def append(session: Session, actor: str, action: str, recording_id: str | None,
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}")
     details = details or {}
+    context = request_context.get()
+    if context:
+        details = {**details, **{k: v for k, v in context.items() if k not in details}}
     # Round-trip through canonical JSON so what is hashed is exactly what is stored.
     text = canonical_json(details)
     details = json.loads(text)

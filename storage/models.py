@@ -454,3 +454,53 @@ class BatchItem(Base):
     batch: Mapped[BatchRun] = relationship(back_populates="items")
 
     __table_args__ = (UniqueConstraint("batch_id", "path"),)
+
+
+class ConsoleUser(Base):
+    """An account of the web console (console/). ``role``: viewer, auditor, legal or
+    admin (console/roles.py); ``branches``: the branches it may see, empty for all. The
+    password is kept only as an argon2 hash; a disabled account cannot log in and its
+    sessions end."""
+
+    __tablename__ = "console_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    branches: Mapped[list[str]] = mapped_column(JSONDoc)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    password_set_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(128))
+    disabled_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    disabled_by: Mapped[Optional[str]] = mapped_column(String(128))
+
+
+class ConsoleSession(Base):
+    """A login, kept on the server so it can be revoked. The browser holds a random
+    token; only its sha256 is stored, so a copy of the database cannot log anyone in."""
+
+    __tablename__ = "console_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("console_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[Optional[datetime]] = mapped_column(UTCDateTime)
+    ended_why: Mapped[Optional[str]] = mapped_column(String(64))  # logout, revoked by X, ...
+    client: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str] = mapped_column(String(256))
+
+
+class LoginAttempt(Base):
+    """Every login attempt, for throttling failures per account and per address."""
+
+    __tablename__ = "login_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    username: Mapped[str] = mapped_column(String(128), index=True)
+    client: Mapped[str] = mapped_column(String(64), index=True)
+    success: Mapped[bool] = mapped_column(Boolean)

@@ -57,6 +57,26 @@ class BatchSettings(BaseModel):
     reports_dir: Path | None = None
 
 
+class ConsoleSettings(BaseModel):
+    """The web console (`dualrec serve`, console/)."""
+    model_config = ConfigDict(extra="forbid")
+
+    # A session unused this long is over (the user logs in again); sessions are also
+    # capped in total length, so a left-open browser tab does not keep one alive forever.
+    session_idle_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
+    session_max_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    # Failed logins: an account is locked for `lockout_minutes` after
+    # `account_failures` failures within that time; an address after `address_failures`.
+    account_failures: int = Field(default=5, ge=1, le=1000)
+    address_failures: int = Field(default=20, ge=1, le=100000)
+    lockout_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    # Cookies carry the Secure flag; `auto`: when the console itself serves TLS. Set
+    # true behind a TLS-terminating proxy (nginx).
+    secure_cookies: bool | None = None
+    # Rows per page of the recordings table.
+    page_size: int = Field(default=50, ge=5, le=500)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -66,6 +86,7 @@ class Settings(BaseModel):
     models: ModelSettings = Field(default_factory=ModelSettings)
     thresholds: dict[str, dict[str, Any]] = Field(default_factory=dict)
     batch: BatchSettings = Field(default_factory=BatchSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     def threshold(self, section: str, key: str) -> Any:
         try:
