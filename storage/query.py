@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 
 from storage import audit
 from storage.db import BadInput, NotFound, Store, current_actor
-from storage.models import LegalHold, PurgeRecord, Recording, TranscriptSegment, VerificationRun
+from storage.models import (Finding, LegalHold, PurgeRecord, Recording, TranscriptSegment,
+                            VerificationRun)
 
 VERDICTS = ("pass", "fail", "review", "error")
 MAX_MATCHES_PER_RECORDING = 50
@@ -171,6 +172,13 @@ class Criteria:
     verdict: str | None = None
     text: str | None = None
     limit: int = 100
+    # The console: the user's branch scope (None: every branch; [] matches nothing),
+    # a check that failed or went to review in the current run, only recordings under
+    # an active legal hold, and paging.
+    branches: list[str] | None = None
+    failed_check: str | None = None
+    held: bool = False
+    offset: int = 0
 
     def validate(self) -> None:
         if self.verdict is not None and self.verdict not in VERDICTS:
@@ -179,6 +187,8 @@ class Criteria:
             raise BadInput(f"--from {self.date_from} is after --to {self.date_to}")
         if not 1 <= self.limit <= 10000:
             raise BadInput("--limit must be between 1 and 10000")
+        if not 0 <= self.offset <= 10_000_000:
+            raise BadInput("offset must be between 0 and 10000000")
 
     def logged(self) -> dict[str, Any]:
         """The criteria as they may be logged: the customer masked."""
@@ -188,7 +198,9 @@ class Criteria:
             "customer": mask_id(self.customer) if self.customer else None,
             "product": self.product, "staff": self.staff, "branch": self.branch,
             "from": iso(self.date_from), "to": iso(self.date_to), "verdict": self.verdict,
-            "text": self.text}.items() if v is not None}
+            "text": self.text, "branches": self.branches, "failed_check": self.failed_check,
+            "held": self.held or None, "offset": self.offset or None}.items()
+            if v is not None}
         out["limit"] = self.limit
         return out
 
@@ -267,6 +279,15 @@ def search(store: Store, c: Criteria, actor: str | None = None,
         conds.append(Recording.sale_date <= c.date_to)
     if c.verdict:
         conds.append(Recording.verdict == c.verdict)
+    if c.branches is not None:
+        conds.append(Recording.branch_id.in_(c.branches))
+    if c.failed_check:
+        conds.append(exists().where(Finding.run_id == Recording.current_run_id,
+                                    Finding.check_id == c.failed_check.strip(),
+                                    Finding.status.in_(("fail", "review", "error"))))
+    if c.held:
+        conds.append(exists().where(LegalHold.recording_pk == Recording.id,
+                                    LegalHold.released_at.is_(None)))
     q = None
     if c.text is not None:
         q = normalize(c.text)
@@ -282,7 +303,7 @@ def search(store: Store, c: Criteria, actor: str | None = None,
                    Recording.staff_id, Recording.product_code, Recording.customer_id_masked,
                    Recording.media_present, Recording.current_run_id)
             .where(*conds).order_by(Recording.sale_time.desc(), Recording.id.desc())
-            .limit(c.limit)))
+            .offset(c.offset).limit(c.limit)))
         matches: dict[int, list[dict[str, Any]]] = {r.id: [] for r in recs}
         if q is not None and recs:
             run_ids = [r.current_run_id for r in recs if r.current_run_id is not None]
