@@ -176,7 +176,7 @@ def labelled_problem_spans(check: dict) -> list[tuple[float, float, str]]:
     return [(*s, _label_of(e)) for e in evidence if isinstance(e, dict) and (s := _span_of(e))]
 
 
-def _extent(report: dict) -> float | None:
+def time_extent(report: dict) -> float | None:
     """The time axis: the recording's duration, else the last time anything mentions,
     else None (nothing is known about time)."""
     dur = _num(report.get("duration_s"))
@@ -194,7 +194,7 @@ def _extent(report: dict) -> float | None:
     return max(ends) if max(ends) > 0 else None
 
 
-def _phrase_marks(report: dict) -> tuple[list[dict], list[str]]:
+def phrase_marks(report: dict) -> tuple[list[dict], list[str]]:
     """Required phrases and confirmation questions: timed marks, and ids not heard."""
     checks = {c.get("id"): c for c in report.get("checks") or []}
     marks, missing = [], []
@@ -307,8 +307,8 @@ def _render(report: dict, out_png: Path) -> Path:
     faces = timeline.get("faces") or {}
     levels = timeline.get("audio_level_dbfs") or {}
     transcript = [s for s in report.get("transcript") or [] if isinstance(s, dict)]
-    known_time = _extent(report) is not None
-    extent = _extent(report) or 1.0
+    known_time = time_extent(report) is not None
+    extent = time_extent(report) or 1.0
     verdict = str(report.get("verdict") or "?")
 
     findings = [c for c in checks if c.get("status") in SPAN_STATUS]
@@ -316,7 +316,7 @@ def _render(report: dict, out_png: Path) -> Path:
                 if any(seg.get("speaker", "unknown") == s for seg in transcript)]
     speakers += sorted({str(seg.get("speaker")) for seg in transcript} - set(speakers)
                        - {"None"})
-    marks, missing = _phrase_marks(report)
+    marks, missing = phrase_marks(report)
     # Phrases heard in the same stretch (whisper often merges sentences into one
     # segment) share one label; labels go on as many rows as they need.
     grouped: dict[tuple, dict] = {}
