@@ -118,6 +118,9 @@ from pipelines.batch_cli import register as _register_batch  # noqa: E402
 _register_batch(app)
 from pipelines.deploy_cli import register as _register_deploy  # noqa: E402
 _register_deploy(app)
+# The web console: serve, users (issue 11).
+from pipelines.console_cli import register as _register_console  # noqa: E402
+_register_console(app)
 
 
 def run() -> None:
