@@ -5,17 +5,21 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# System tools: ffmpeg/ffprobe decode media; espeak-ng and sox make test fixtures.
-SYSTEM_TOOLS := ffmpeg ffprobe espeak-ng sox
+# System packages: ffmpeg/ffprobe decode media; espeak-ng and sox make test fixtures;
+# chromium runs the console's browser tests (Playwright drives it; its own browser
+# download is not reachable); a CJK font puts 汉字 into timelines, charts and screenshots.
+SYSTEM_TOOLS := ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng sox:sox chromium:chromium
 
-.PHONY: install sysdeps models demo test bench clean
+.PHONY: install sysdeps models demo console test bench clean
 
 sysdeps:
-	@missing=""; for t in $(SYSTEM_TOOLS); do command -v $$t >/dev/null || missing="$$missing $$t"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system packages for:$$missing"; \
+	@pkgs=""; for t in $(SYSTEM_TOOLS); do command -v $${t%%:*} >/dev/null || pkgs="$$pkgs $${t#*:}"; done; \
+	{ command -v fc-list >/dev/null && fc-list :lang=zh | grep -q .; } || pkgs="$$pkgs fonts-wqy-microhei"; \
+	pkgs=$$(echo $$pkgs | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -n "$${pkgs// /}" ]; then \
+	  echo "installing system packages:$$pkgs"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg espeak-ng sox >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$pkgs >/dev/null; \
 	fi
 
 $(STAMP): pyproject.toml
@@ -33,6 +37,13 @@ models: install
 
 demo: models
 	$(BIN)/python -m pipelines.demo samples/demo --expected samples/demo-expected.json
+	@echo; echo "Open the web console on the demo data: make console"
+
+# The web console on the demo data: a demo administrator and auditor with generated
+# passwords (printed once), then the server on 127.0.0.1:8000.
+console: install
+	$(BIN)/python -m pipelines.demo_console
+	$(BIN)/dualrec serve --host 127.0.0.1 --port 8000
 
 test: models
 	$(BIN)/python -m pytest -q

@@ -138,3 +138,12 @@ def make_recording(tmp_path):
         return media, sidecar, report
 
     return make
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # The outcome of each phase on the test item (item.rep_call), so a fixture can act on
+    # a failure: the browser tests save a screenshot.
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, "rep_" + report.when, report)

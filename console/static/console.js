@@ -58,6 +58,15 @@
     if (start > 0) seek(start);
   }
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", followPlayhead);
-  else followPlayhead();
+  // Tick labels under the timeline, each at its time (CSSOM from a script is allowed
+  // by the Content-Security-Policy; a style attribute in the page would not be).
+  function placeTicks() {
+    document.querySelectorAll(".tick-labels span[data-x]").forEach(function (el) {
+      el.style.left = (parseFloat(el.getAttribute("data-x")) / 10) + "%";
+    });
+  }
+
+  function start() { placeTicks(); followPlayhead(); }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
 })();
