@@ -65,5 +65,6 @@ def logout(request: Request):
     sess = session_of(request)
     accounts.end_session(store_of(request), sess.id, "logout", sess.user.name)
     resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(request.app.state.cookie_name, path="/")
+    resp.delete_cookie(request.app.state.cookie_name, path="/", httponly=True,
+                       samesite="strict", secure=request.app.state.console.secure_cookies)
     return resp
