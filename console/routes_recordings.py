@@ -125,6 +125,8 @@ def _log_stream_start(request: Request, user: User, recording_id: str, kind: str
     seen = request.app.state.streams_logged
     if key in seen:
         return
+    if len(seen) > 100_000:  # a long-running server: forget old sessions' streams
+        seen.clear()
     seen.add(key)
     with store_of(request).session() as s:
         audit.append(s, user.name, "stream", recording_id,
