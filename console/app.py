@@ -88,8 +88,11 @@ class SecurityMiddleware:
 
 
 def _wants_html(request: Request) -> bool:
-    return request.method == "GET" and not request.url.path.startswith(
-        ("/media/", "/api/")) and "/media" not in request.url.path
+    # The player's streams (video and separate audio) get 401, not a login page; a
+    # recording id that merely contains "/media" is still a page.
+    path = request.url.path
+    return request.method == "GET" and not path.startswith(("/media/", "/api/")) \
+        and not path.endswith(("/media", "/audio"))
 
 
 def create_app(settings=None, *, store=None, tls: bool = False) -> FastAPI:
