@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from console import accounts
-from console.web import check_csrf, client_of, render, session_of, store_of
+from console.web import check_csrf, client_of, deny_entry, render, session_of, store_of
 
 router = APIRouter()
 
@@ -46,6 +46,8 @@ def login(request: Request, username: str = Form(""), password: str = Form(""),
           csrf_token: str = Form(""), next: str = Form("/")):
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not hmac.compare_digest(cookie.encode(), csrf_token.encode()):
+        session_of(request)  # the actor of the entry, when a logged-in user posts it
+        deny_entry(request, "forbidden", "login csrf")
         return _login_page(request, "The login form expired: please try again.", 403)
     cfg = request.app.state.console
     result = accounts.login(store_of(request), username, password[:1024], client_of(request),
