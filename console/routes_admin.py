@@ -11,7 +11,9 @@ from console.accounts import User
 from console.web import check_csrf, render, require, store_of
 from storage import audit
 from storage.db import BadInput
-from storage.models import AuditEntry
+from storage.ingest import scrub
+from storage.models import AuditEntry, Recording
+from verifier.privacy import personal_secrets
 
 router = APIRouter()
 AUDIT_PAGE = 100
@@ -79,6 +81,16 @@ def audit_log(request: Request, user: User = Depends(require("audit_log"))):
         if before:
             q = q.where(AuditEntry.id < before)
         entries = [audit.entry_dict(e) for e in s.scalars(q)]
+        # Entries hold no customer data in clear, but one written before a caller masked
+        # its free text would show it forever: mask again what this page shows.
+        rids = {e["recording_id"] for e in entries if e["recording_id"]}
+        people = {r.recording_id: personal_secrets(r.customer_id, r.customer_name)
+                  for r in s.execute(select(Recording.recording_id, Recording.customer_id,
+                                            Recording.customer_name)
+                                     .where(Recording.recording_id.in_(rids)))} if rids else {}
+        for e in entries:
+            if people.get(e["recording_id"]):
+                e["details"] = scrub(e["details"], people[e["recording_id"]])
         chain = audit.verify_chain(s)
         total = s.scalar(select(func.count()).select_from(AuditEntry))
     return render(request, "audit.html", entries=entries, chain=chain, total=total,
