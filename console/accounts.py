@@ -290,7 +290,8 @@ def resolve(store: Store, token: str | None, idle: timedelta, max_age: timedelta
         if why:
             sess.ended_at, sess.ended_why = now, why
             return None
-        if now - sess.last_seen_at > TOUCH_EVERY:
+        # (with a short idle timeout, more often: else a session in use would expire)
+        if now - sess.last_seen_at > min(TOUCH_EVERY, idle / 4):
             sess.last_seen_at = now
         return Session(sess.id, _user(user), sess.csrf_token)
 
