@@ -189,6 +189,57 @@ def session_id_of(store, token: str) -> int | None:
                         .where(ConsoleSession.token_sha256 == token_hash(token)))
 
 
+def age_sessions(store, by: timedelta, *, created: bool = False, name: str | None = None,
+                 token: str | None = None) -> int:
+    """Move sessions' last use (or creation, `created`) back by `by`: the idle timeout
+    and the maximum length without waiting. Returns how many sessions moved."""
+    from sqlalchemy import select
+
+    from console.accounts import token_hash
+    from storage.models import ConsoleSession, ConsoleUser
+
+    with store.session() as s:
+        q = select(ConsoleSession)
+        if name is not None:
+            q = q.join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id) \
+                .where(ConsoleUser.name == name)
+        if token is not None:
+            q = q.where(ConsoleSession.token_sha256 == token_hash(token))
+        rows = s.scalars(q).all()
+        for row in rows:
+            if created:
+                row.created_at = row.created_at - by
+            else:
+                row.last_seen_at = row.last_seen_at - by
+        return len(rows)
+
+
+def age_login_attempts(store, by: timedelta) -> None:
+    """Move every login attempt back by `by` (a lockout that has run out)."""
+    from sqlalchemy import select
+
+    from storage.models import LoginAttempt
+
+    with store.session() as s:
+        for row in s.scalars(select(LoginAttempt)):
+            row.at = row.at - by
+
+
+def sessions_of(store, name: str) -> list[dict]:
+    """The account's sessions: id, ended_at, ended_why, client, last_seen_at."""
+    from sqlalchemy import select
+
+    from storage.models import ConsoleSession, ConsoleUser
+
+    with store.session() as s:
+        rows = s.scalars(select(ConsoleSession)
+                         .join(ConsoleUser, ConsoleUser.id == ConsoleSession.user_id)
+                         .where(ConsoleUser.name == name).order_by(ConsoleSession.id))
+        return [{"id": r.id, "ended_at": r.ended_at, "ended_why": r.ended_why,
+                 "client": r.client, "last_seen_at": r.last_seen_at,
+                 "created_at": r.created_at} for r in rows]
+
+
 def app_routes(app) -> set[tuple[str, str]]:
     """Every (method, path) the app answers, mounts as ("MOUNT", path): the routes of
     included routers too (FastAPI >= 0.13x keeps them behind an included-router entry;
