@@ -20,7 +20,7 @@ from console.accounts import User
 from console.media import stream
 from console.roles import can, scope_branches
 from console.web import (OutOfScope, check_csrf, recording_in_scope, render, require,
-                         store_of)
+                         require_on_recording, store_of)
 from storage import audit
 from storage.db import BadInput
 from storage.models import ReviewDecision, ReviewFinding, VaultObject
@@ -189,7 +189,7 @@ def review_from_form(form: dict[str, str]) -> tuple[str, str, dict[str, bool], s
 
 @router.post("/recordings/{recording_id}/review", dependencies=[Depends(check_csrf)])
 async def review(request: Request, recording_id: str,
-                 user: User = Depends(require("review"))):
+                 user: User = Depends(require_on_recording("review"))):
     from starlette.concurrency import run_in_threadpool
 
     from storage.review import record_review
@@ -208,7 +208,7 @@ async def review(request: Request, recording_id: str,
 
 @router.post("/recordings/{recording_id}/hold", dependencies=[Depends(check_csrf)])
 def hold(request: Request, recording_id: str, case: str = Form(...), reason: str = Form(...),
-         user: User = Depends(require("hold"))):
+         user: User = Depends(require_on_recording("hold"))):
     from storage.retention import place_hold
 
     recording_in_scope(request, user, recording_id)
@@ -218,7 +218,7 @@ def hold(request: Request, recording_id: str, case: str = Form(...), reason: str
 
 @router.post("/recordings/{recording_id}/release", dependencies=[Depends(check_csrf)])
 def release(request: Request, recording_id: str, case: str = Form(...),
-            reason: str = Form(""), user: User = Depends(require("hold"))):
+            reason: str = Form(""), user: User = Depends(require_on_recording("hold"))):
     from storage.retention import release_hold
 
     recording_in_scope(request, user, recording_id)
@@ -227,7 +227,8 @@ def release(request: Request, recording_id: str, case: str = Form(...),
 
 
 @router.post("/recordings/{recording_id}/export", dependencies=[Depends(check_csrf)])
-def export(request: Request, recording_id: str, user: User = Depends(require("export"))):
+def export(request: Request, recording_id: str,
+           user: User = Depends(require_on_recording("export"))):
     """The evidence package (storage.export, audited there) as one zip download.
     A POST: it writes an audit entry and hands out personal data, so it is a form
     with a CSRF token, never a link."""
@@ -257,6 +258,7 @@ def export(request: Request, recording_id: str, user: User = Depends(require("ex
 
 
 @router.get("/recordings/{recording_id}/export")
-def export_form(request: Request, recording_id: str, user: User = Depends(require("export"))):
+def export_form(request: Request, recording_id: str,
+                user: User = Depends(require_on_recording("export"))):
     recording_in_scope(request, user, recording_id)
     return render(request, "export.html", rid=recording_id)

@@ -102,6 +102,20 @@ def require(permission: str):
     return dependency
 
 
+def require_on_recording(permission: str):
+    """A dependency of the routes under /recordings/{recording_id}: the logged-in user,
+    who must see that recording (else 404, as for a made-up id: another branch's
+    recording is answered exactly like one that does not exist, whatever the role) and
+    hold `permission` (else 403)."""
+    def dependency(request: Request, recording_id: str) -> User:
+        user = user_of(request)
+        recording_in_scope(request, user, recording_id)
+        if not can(user, permission):
+            raise Forbidden(permission)
+        return user
+    return dependency
+
+
 async def check_csrf(request: Request) -> None:
     """Every form POST carries the session's CSRF token (SameSite=Strict cookies are
     the first guard; this is the second)."""
