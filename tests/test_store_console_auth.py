@@ -280,3 +280,27 @@ def test_an_admin_disables_resets_and_revokes(store):
                for e in audit_entries(store, "user") if e["actor"] == "root")
     assert [e["details"]["what"] for e in audit_entries(store, "session")] == ["revoked by root"]
     chain_ok(store)
+
+
+def test_behind_tls_the_cookies_are_secure_and_hsts_is_sent(store):
+    from console.app import create_app
+
+    from tests.console_helpers import console_settings
+
+    app = create_app(console_settings(store.settings), store=store, tls=True)
+    password = add_user(store, "ann", "viewer", ["BR001"])
+    c = client(app, "10.2.9.1", base_url="https://testserver")
+    r = c.get("/login")
+    assert "Secure" in r.headers["set-cookie"]
+    assert r.headers["strict-transport-security"].startswith("max-age=")
+    token = login_token(c)
+    r = c.post("/login", data={"username": "ann", "password": password, "csrf_token": token})
+    assert r.status_code == 303
+    session = next(v for k, v in r.headers.multi_items()
+                   if k == "set-cookie" and v.startswith("__Host-dualrec="))
+    assert "Secure" in session and "Path=/" in session and "Domain" not in session
+    assert c.get("/").status_code == 200
+    # a plain-http client never gets (or sends) the Secure cookie
+    plain = client(app, "10.2.9.2")
+    plain.cookies.set("dualrec_session", c.cookies.get("__Host-dualrec"))
+    assert plain.get("/").status_code == 303
