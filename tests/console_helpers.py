@@ -49,6 +49,7 @@ CUSTOMER_NAMES = {"BR001": "欧阳明月", "BR002": "司马青云"}
 # characters).
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_ATTR = '"><img src=x onerror=alert(1)>'
+XSS_BRANCH = "BR<script>alert(2)</script>"
 
 
 # --------------------------------------------------------------------------- app, users
@@ -434,7 +435,8 @@ def build_world(store, folder: Path, app=None) -> World:
 
     - BR001: R1-PASS (separate audio), R1-FAIL (legal hold CASE-1), R1-XSS (HTML in
       the staff id, product code and product name);
-    - BR002: R2-PASS (separate audio; purge due within 30 days), R2-HELD (hold CASE-2).
+    - BR002: R2-PASS (separate audio; purge due within 30 days), R2-HELD (hold CASE-2);
+    - XSS_BRANCH (HTML in the branch id): R3-XSS.
 
     Two finished batches (both branches; BR002 only), a sample of each branch, and
     users, each logged in from an address of its own: viewer (BR001), auditor, legal,
@@ -463,15 +465,18 @@ def build_world(store, folder: Path, app=None) -> World:
                                           sale_time=f"{sold_long_ago}T09:30:00+08:00")),
         ("R2-HELD", "BR002", "fail", dict(maturity_date=maturity_soon,
                                           sale_time=f"{sold_long_ago}T09:00:00+08:00")),
+        # a branch id is free text too: only users of all branches see this one
+        ("R3-XSS", XSS_BRANCH, "error", dict(staff_id=XSS_ATTR)),
     ]
     for n, (rid, branch, verdict, extra) in enumerate(specs, start=1):
         extra.setdefault("sale_time", f"{recent}T10:{n:02d}:00+08:00")
         cid = customer_id_for(n)
         media, side, report, meta = make(
             rid, verdict=verdict, branch_id=branch, customer_id=cid,
-            customer_name=CUSTOMER_NAMES[branch],
+            customer_name=CUSTOMER_NAMES.get(branch, "东方不败"),
             transcript=[(1.0, 3.5, "staff", TEXT),
-                        (4.0, 6.0, "customer", f"我叫{CUSTOMER_NAMES[branch]}，身份证{cid}")],
+                        (4.0, 6.0, "customer",
+                         f"我叫{CUSTOMER_NAMES.get(branch, '东方不败')}，身份证{cid}")],
             **extra)
         store_recording(store, media, side, report, actor="ingest-test")
         world.recordings[rid] = meta

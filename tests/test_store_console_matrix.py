@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Callable
 
-import pytest
-
 from console.roles import MATRIX
-from tests.console_helpers import (CUSTOMER_NAMES, TEXT, app_routes, audit_entries, chain_ok,
+from tests.console_helpers import (TEXT, app_routes, audit_entries, chain_ok,
                                    client, last_audit_id, new_session, world)  # noqa: F401
 
 ROLES = ("viewer", "auditor", "legal", "admin")

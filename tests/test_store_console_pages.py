@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote, urljoin, urlsplit
 import pytest
 
 from storage.db import StoreError
-from tests.console_helpers import (CUSTOMER_NAMES, TEXT, XSS_ATTR, XSS_SCRIPT, app_routes,
+from tests.console_helpers import (TEXT, XSS_ATTR, XSS_BRANCH, XSS_SCRIPT, app_routes,
                                    chain_ok, client, world)  # noqa: F401
 
 MASKED_USERS = ("viewer", "auditor", "admin", "auditor_br1")
@@ -26,7 +26,6 @@ MAX_PAGES = 120  # per user: the crawl follows links up to this many URLs
 def seeds(w) -> dict[str, list[str]]:
     """URLs of every GET route (and the static mount), by route."""
     rids = list(w.recordings)
-    r1 = w.recordings["R1-PASS"]
     return {
         "/login": ["/login", "/login?next=" + quote('/"><script>alert(1)</script>', safe="")],
         "/": ["/"],
@@ -158,7 +157,7 @@ def crawl(b, w, start: list[str], skip_secret_check=lambda url: False):
                         problems.append(f"{b.name}: {url}: customer data {secret!r} in the page")
             if "html" in r.headers.get("content-type", "") or \
                     "json" in r.headers.get("content-type", ""):
-                for raw in (XSS_SCRIPT, XSS_ATTR, "<img src=x"):
+                for raw in (XSS_SCRIPT, XSS_ATTR, "<img src=x", "<script>alert"):
                     if raw in text:
                         problems.append(f"{b.name}: {url}: unescaped {raw!r}")
                 assert "Traceback" not in text and 'File "' not in text, url
@@ -287,6 +286,18 @@ def test_html_in_ids_is_escaped(world):
             assert XSS_SCRIPT not in r.text and "<img src=x" not in r.text, (user, url)
             if url != f"/samples/{world.sample_id}":
                 assert escaped_script in r.text or "&lt;script&gt;" in r.text, (user, url)
+
+
+def test_html_in_a_branch_id_is_escaped(world):
+    """The branch id is free text too; users of all branches see it on the dashboard,
+    in lists, reports and the recording page."""
+    escaped = html.escape(XSS_BRANCH, quote=True)
+    for user, url in [("admin", "/"), ("admin", "/recordings"), ("admin", "/recordings/R3-XSS"),
+                      ("auditor", "/reports?from=2020-01-01"), ("legal", "/recordings/R3-XSS")]:
+        r = world.users[user].get(url)
+        assert r.status_code == 200, (user, url)
+        assert XSS_BRANCH not in r.text and "<script>alert" not in r.text, (user, url)
+        assert escaped in r.text or html.escape(XSS_BRANCH, quote=False) in r.text, (user, url)
 
 
 def test_echoed_parameters_are_escaped(world):
