@@ -160,8 +160,10 @@ def create_app(settings=None, *, store=None, tls: bool = False) -> FastAPI:
 
     @app.exception_handler(StoreError)
     async def _store_error(request: Request, exc: StoreError):
+        # Its words are for an operator (they may name server paths): the log has them.
         log.error("store error on %s %s: %s", request.method, request.url.path, exc)
-        return _error(request, 500, str(exc))
+        return _error(request, 500, "The store could not do this: the server log has the "
+                                    "details.")
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):

@@ -4,11 +4,13 @@ timeline, checks, transcript, sidecar, history), its media, and the actions on i
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, RedirectResponse
@@ -29,24 +31,40 @@ from verifier.privacy import mask_secrets, personal_secrets
 
 router = APIRouter()
 
-FILTERS = ("branch", "staff", "product", "customer", "from", "to", "verdict", "check",
-           "text", "held")
+FILTERS = ("branch", "staff", "product", "ck", "from", "to", "verdict", "check", "text",
+           "held")
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _q(request: Request, name: str) -> str:
     return (request.query_params.get(name) or "").strip()[:200]
 
 
+def _list_url(store, filters: dict[str, str]) -> str:
+    """The list's URL for these filters, a customer ID replaced by its keyed hash: a
+    clear ID number must not end up in access logs, proxies or browser history."""
+    f = {k: v for k, v in filters.items() if v and k in FILTERS}
+    customer = (filters.get("customer") or "").strip()
+    if customer:
+        f["ck"] = store.customer_key(customer)
+    return "/recordings" + (f"?{urlencode(f)}" if f else "")
+
+
 @router.get("/recordings")
 def recordings(request: Request, user: User = Depends(require("view"))):
+    if _q(request, "customer"):  # a script or an old link: move the ID out of the URL
+        return RedirectResponse(_list_url(store_of(request), dict(request.query_params)),
+                                status_code=303)
     f = {k: _q(request, k) for k in FILTERS}
+    if f["ck"] and not _HEX64.match(f["ck"]):
+        raise BadInput("ck must be a customer key (64 hexadecimal digits)")
     try:
         page = max(1, min(int(_q(request, "page") or 1), 100000))
     except ValueError:
         raise BadInput("page must be a number")
     size = request.app.state.console.page_size
     branches = scope_branches(user, [f["branch"]] if f["branch"] else [])
-    c = Criteria(customer=f["customer"] or None, product=f["product"] or None,
+    c = Criteria(customer_key=f["ck"] or None, product=f["product"] or None,
                  staff=f["staff"] or None, date_from=parse_date(f["from"], "from"),
                  date_to=parse_date(f["to"], "to"), verdict=f["verdict"] or None,
                  text=f["text"] or None, limit=size + 1, offset=(page - 1) * size,
@@ -59,6 +77,14 @@ def recordings(request: Request, user: User = Depends(require("view"))):
     return render(request, "recordings.html", rows=rows, f=f, page=page,
                   more=len(out["results"]) > size, verdicts=VERDICTS,
                   query_base={k: v for k, v in f.items() if v})
+
+
+@router.post("/recordings", dependencies=[Depends(check_csrf)])
+async def recordings_search(request: Request, user: User = Depends(require("view"))):
+    """The filter form posts here (so a customer ID never travels in a URL) and is sent
+    on to the list with the ID replaced by its keyed hash."""
+    form = {k: str(v).strip()[:200] for k, v in (await request.form()).items()}
+    return RedirectResponse(_list_url(store_of(request), form), status_code=303)
 
 
 def _reviews(s, rec_pk: int) -> list[dict]:
@@ -113,7 +139,8 @@ def recording(request: Request, recording_id: str, user: User = Depends(require(
         t = max(0.0, float(request.query_params.get("t") or 0))
     except ValueError:
         t = 0.0
-    return render(request, "recording.html", rid=recording_id, t=t, **view)
+    return render(request, "recording.html", rid=recording_id, t=t,
+                  note=NOTES.get(request.query_params.get("note") or ""), **view)
 
 
 def _log_stream_start(request: Request, user: User, recording_id: str, kind: str,
@@ -167,6 +194,13 @@ def audio(request: Request, recording_id: str, user: User = Depends(require("vie
     return _media(request, user, recording_id, "audio")
 
 
+# What an action may say on the page it returns to: a code in the URL, never free text
+# (a link could otherwise put any words on a recording's page).
+NOTES = {"reviewed": "Review recorded.", "held": "Legal hold placed.",
+         "already-held": "This case already holds the recording.",
+         "released": "Legal hold released."}
+
+
 def _back(recording_id: str, note: str = "") -> RedirectResponse:
     from urllib.parse import quote
     return RedirectResponse(f"/recordings/{quote(recording_id, safe='')}"
@@ -203,7 +237,7 @@ async def review(request: Request, recording_id: str,
     target = form.get("next") or ""
     if target.startswith("/") and not target.startswith("//"):
         return RedirectResponse(target, status_code=303)
-    return _back(recording_id, "review recorded")
+    return _back(recording_id, "reviewed")
 
 
 @router.post("/recordings/{recording_id}/hold", dependencies=[Depends(check_csrf)])
@@ -213,7 +247,7 @@ def hold(request: Request, recording_id: str, case: str = Form(...), reason: str
 
     recording_in_scope(request, user, recording_id)
     r = place_hold(store_of(request), recording_id, case, reason, actor=user.name)
-    return _back(recording_id, "hold placed" if r.changed else "already held")
+    return _back(recording_id, "held" if r.changed else "already-held")
 
 
 @router.post("/recordings/{recording_id}/release", dependencies=[Depends(check_csrf)])
@@ -223,7 +257,7 @@ def release(request: Request, recording_id: str, case: str = Form(...),
 
     recording_in_scope(request, user, recording_id)
     release_hold(store_of(request), recording_id, case, actor=user.name, reason=reason or None)
-    return _back(recording_id, "hold released")
+    return _back(recording_id, "released")
 
 
 @router.post("/recordings/{recording_id}/export", dependencies=[Depends(check_csrf)])

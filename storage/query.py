@@ -176,6 +176,7 @@ class Criteria:
     # a check that failed or went to review in the current run, only recordings under
     # an active legal hold, and paging.
     branches: list[str] | None = None
+    customer_key: str | None = None  # Store.customer_key of an ID: no clear ID in a URL
     failed_check: str | None = None
     held: bool = False
     offset: int = 0
@@ -199,7 +200,8 @@ class Criteria:
             "product": self.product, "staff": self.staff, "branch": self.branch,
             "from": iso(self.date_from), "to": iso(self.date_to), "verdict": self.verdict,
             "text": self.text, "branches": self.branches, "failed_check": self.failed_check,
-            "held": self.held or None, "offset": self.offset or None}.items()
+            "held": self.held or None, "offset": self.offset or None,
+            "customer_key": self.customer_key[:12] if self.customer_key else None}.items()
             if v is not None}
         out["limit"] = self.limit
         return out
@@ -281,6 +283,8 @@ def search(store: Store, c: Criteria, actor: str | None = None,
         conds.append(Recording.verdict == c.verdict)
     if c.branches is not None:
         conds.append(Recording.branch_id.in_(c.branches))
+    if c.customer_key:
+        conds.append(Recording.customer_key == c.customer_key)
     if c.failed_check:
         conds.append(exists().where(Finding.run_id == Recording.current_run_id,
                                     Finding.check_id == c.failed_check.strip(),

@@ -80,15 +80,23 @@ def test_searches_are_logged_with_the_customer_masked(store, setup):
     before = last_audit_id(store)
     assert vic.get("/recordings").status_code == 200  # the plain list is not a search
     assert _new(store, before) == []
-    r = vic.get(f"/recordings?customer={cid}&text=理财")
-    assert r.status_code == 200 and "R1" in r.text
-    # another branch's customer: found nowhere for this viewer
+    # The filter form posts; the list's URL carries the ID's keyed hash, never the ID.
+    r = vic.post("/recordings", {"customer": cid, "text": "理财"})
+    assert r.status_code == 303 and cid not in r.headers["location"]
+    assert f"ck={store.customer_key(cid)}" in r.headers["location"]
+    r = vic.get(r.headers["location"])
+    assert r.status_code == 200 and "R1" in r.text and cid not in r.text
+    # another branch's customer: found nowhere for this viewer; an ID in a GET (a
+    # script, an old link) is moved out of the URL first
     r2 = vic.get(f"/recordings?customer={meta['R2']['customer_id']}")
+    assert r2.status_code == 303 and meta["R2"]["customer_id"] not in r2.headers["location"]
+    r2 = vic.get(r2.headers["location"])
     assert "/recordings/R2" not in r2.text
     first, second = _new(store, before)
     assert (first["actor"], first["action"]) == ("vic", "search")
     crit = first["details"]["criteria"]
-    assert crit["customer"] == cid[:4] + "*" * 10 + cid[-4:] and crit["text"] == "理财"
+    assert crit["customer_key"] == store.customer_key(cid)[:12] and crit["text"] == "理财"
+    assert "customer" not in crit
     assert crit["branches"] == ["BR001"]  # the scope is part of what was asked
     assert first["details"]["recording_ids"] == ["R1"]
     assert second["details"]["recording_ids"] == []
@@ -105,7 +113,7 @@ def test_review_hold_release_and_export(store, setup):
     before = last_audit_id(store)
     r = aud.post("/recordings/R1/review", {"decision": "pass", "reason": "heard it myself",
                                            "finding:speech.required": "disagree"})
-    assert r.status_code == 303 and r.headers["location"] == "/recordings/R1?note=review%20recorded"
+    assert r.status_code == 303 and r.headers["location"] == "/recordings/R1?note=reviewed"
     r = leg.post("/recordings/R1/hold", {"case": "CASE-9", "reason": "complaint"})
     assert r.status_code == 303
     r = leg.post("/recordings/R1/release", {"case": "CASE-9", "reason": "settled"})
@@ -172,9 +180,9 @@ def test_refusals_are_logged(store, setup):
 
 @pytest.mark.parametrize("target,lands", [
     ("/samples/1/review?i=1", "/samples/1/review?i=1"),
-    ("//evil.example/", "/recordings/R1?note=review%20recorded"),
+    ("//evil.example/", "/recordings/R1?note=reviewed"),
     ("/\\evil.example", None),  # kept, but percent-encoded: a path on this console
-    ("https://evil.example/", "/recordings/R1?note=review%20recorded"),
+    ("https://evil.example/", "/recordings/R1?note=reviewed"),
 ])
 def test_a_review_only_leads_back_into_the_console(store, setup, target, lands):
     from urllib.parse import urlsplit
