@@ -146,6 +146,25 @@ class Browser:
         return self.c.post(url, data={"csrf_token": self.csrf, **(data or {})}, **kw)
 
 
+def search_form(b: Browser, **filters: str) -> tuple[str, Any]:
+    """The recordings' filter form as a browser sends it: POST /recordings (with the
+    session's CSRF token), then GET where its 303 leads. Returns (that URL, the page).
+    A customer ID given as `customer` must come back as its keyed hash (ck=), and be
+    in neither that URL nor the page: checked here for every caller."""
+    r = b.post("/recordings", filters)
+    assert r.status_code == 303, (r.status_code, r.text[:300])
+    location = r.headers["location"]
+    customer = (filters.get("customer") or "").strip()
+    if customer:
+        assert customer not in location and customer.upper() not in location, location
+        assert re.search(r"[?&]ck=[0-9a-f]{64}(&|$)", location), location
+    assert location.startswith("/recordings"), location
+    page = b.get(location)
+    if customer:  # the list masks customers for every role, and no longer echoes the ID
+        assert customer not in page.text, location
+    return location, page
+
+
 def logged_in(app, store, name: str, role: str, branches=(), address: str | None = None,
               **client_kw: Any) -> Browser:
     """Add an account and log it in from its own address."""

@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from console.roles import MATRIX
 from tests.console_helpers import (TEXT, app_routes, audit_entries, chain_ok,
-                                   client, last_audit_id, new_session, world)  # noqa: F401
+                                   client, last_audit_id, new_session, search_form,
+                                   world)  # noqa: F401
 
 ROLES = ("viewer", "auditor", "legal", "admin")
 USERS = ("anonymous", "viewer", "auditor", "legal", "admin", "auditor_br1", "legal_br1")
@@ -68,6 +69,10 @@ def routes(w) -> dict[tuple[str, str], Case]:
                                   fresh_session=True),
         ("GET", "/"): Case("/", "view", _f(*ROLES)),
         ("GET", "/recordings"): Case("/recordings?text=" + TEXT[:6], "view", _f(*ROLES)),
+        # the filter form: a customer ID is posted, and sent on to the list as its hash
+        ("POST", "/recordings"): Case(
+            "/recordings", "view", _f(*ROLES), ok=303, anon=401,
+            data={"customer": w.recordings["R1-PASS"]["customer_id"], "text": TEXT[:6]}),
         ("GET", "/recordings/{recording_id}"): Case(
             rec.format("R1-PASS"), "view", _f(*ROLES), other=rec.format("R2-PASS"),
             made_up=rec.format("R9-NONE")),
@@ -180,6 +185,8 @@ def test_role_route_matrix(world):
                 denied.append((user, r.request.url.path, r.status_code))
             if r.status_code == 303 and user == "anonymous":
                 assert r.headers["location"].startswith("/login?next=")
+            for secret in world.secrets():  # no customer data in a URL the console makes
+                assert secret not in r.headers.get("location", ""), (user, key)
     assert not wrong, "\n".join(wrong)
 
     # every refusal is in the audit log, with who, from where and what
@@ -234,9 +241,16 @@ def test_the_viewer_never_sees_another_branch(world):
     v = world.users["viewer"]
     r2 = [rid for rid in world.recordings if rid.startswith("R2-")]
     r2_customer = world.recordings["R2-PASS"]["customer_id"]
+    r2_key = world.store.customer_key(r2_customer)
+    # a search by a BR002 customer's ID, as the form sends it (the list's URL carries
+    # the ID's keyed hash) and as an old link does (redirected there)
+    by_form, found = search_form(v, customer=r2_customer)
+    assert by_form == f"/recordings?ck={r2_key}" and "No recordings found." in found.text
+    old_link = v.get(f"/recordings?customer={r2_customer}")
+    assert old_link.status_code == 303 and old_link.headers["location"] == by_form
     pages = ["/", "/recordings", "/recordings?text=" + TEXT[:6], "/recordings?verdict=pass",
              "/recordings?verdict=fail", "/recordings?held=1", "/recordings?check=speech.required",
-             f"/recordings?customer={r2_customer}", "/recordings?branch=BR002",
+             by_form, f"/recordings?ck={r2_key}&branch=BR002", "/recordings?branch=BR002",
              "/recordings?page=2", "/recordings?staff=S1024", "/recordings?text=理财非存款"]
     for url in pages:
         r = v.get(url)

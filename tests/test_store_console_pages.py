@@ -1,8 +1,10 @@
 """What the console's pages may show: no customer ID number or name for a masked role
 (a crawl of every GET route and every link found, as viewer, auditor, admin and the
-branch-limited users), the legal role sees them in clear on the recording page; HTML
-in ids escaped everywhere; no inline script or style; the security headers on every
-response; and no traceback ever reaches the client."""
+branch-limited users), the legal role sees them in clear on the recording page; a
+customer ID never in a URL (the filter form posts it, the list's URL carries its keyed
+hash); HTML in ids and echoed parameters escaped everywhere, action notes only fixed
+sentences; no inline script or style; the security headers on every response; and no
+traceback or store error's words ever reach the client."""
 from __future__ import annotations
 
 import html
@@ -11,13 +13,13 @@ import json
 import re
 import zipfile
 from html.parser import HTMLParser
-from urllib.parse import quote, unquote, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlencode, urljoin, urlsplit
 
 import pytest
 
 from storage.db import StoreError
 from tests.console_helpers import (TEXT, XSS_ATTR, XSS_BRANCH, XSS_SCRIPT, app_routes,
-                                   chain_ok, client, world)  # noqa: F401
+                                   chain_ok, client, search_form, world)  # noqa: F401
 
 MASKED_USERS = ("viewer", "auditor", "admin", "auditor_br1")
 MAX_PAGES = 120  # per user: the crawl follows links up to this many URLs
@@ -122,17 +124,10 @@ def texts_of(r) -> list[str]:
     return [r.text]
 
 
-def without_echo(text: str, url: str, secret: str) -> str:
-    """The page less what the user typed into the search form (a search by customer ID
-    shows the ID in its own box and in the pager's links): only when the URL has it."""
-    if secret not in unquote(url):
-        return text
-    return text.replace(f'value="{secret}"', "").replace(f"customer={quote(secret)}", "")
-
-
 def crawl(b, w, start: list[str], skip_secret_check=lambda url: False):
-    """Visit `start` and every console link found (GET), up to MAX_PAGES; check every
-    response. Returns {url: response}."""
+    """Visit `start`, every console link found and every redirect's target (GET), up to
+    MAX_PAGES; check every response, and that no redirect puts customer data in a URL.
+    Returns {url: response}."""
     secrets = w.secrets()
     seen, queue, out = set(), list(start), {}
     problems = []
@@ -148,12 +143,20 @@ def crawl(b, w, start: list[str], skip_secret_check=lambda url: False):
         out[url] = r
         check_headers(r, url)
         assert r.status_code < 500, (url, r.status_code, r.text[:300])
+        location = r.headers.get("location", "") if r.is_redirect else ""
+        if location:
+            for secret in secrets:
+                if secret in location or quote(secret) in location:
+                    problems.append(f"{b.name}: {url}: customer data {secret!r} in the "
+                                    f"redirect to {location}")
+            if location.startswith("/") and not location.startswith("//") and \
+                    location not in seen:
+                queue.append(location)
         for text in texts_of(r):
             if not skip_secret_check(url):
                 for secret in secrets:
                     as_json = json.dumps(secret)[1:-1]  # a name in an ASCII JSON dump
-                    if secret in without_echo(text, url, secret) or (
-                            as_json != secret and as_json in text):
+                    if secret in text or (as_json != secret and as_json in text):
                         problems.append(f"{b.name}: {url}: customer data {secret!r} in the page")
             if "html" in r.headers.get("content-type", "") or \
                     "json" in r.headers.get("content-type", ""):
@@ -183,7 +186,8 @@ def crawl(b, w, start: list[str], skip_secret_check=lambda url: False):
 @pytest.fixture(scope="module")
 def activity(world):
     """What puts personal data at risk of showing: a review and a hold whose reasons
-    name the customer, searches by customer ID, a viewer streaming."""
+    name the customer, searches by customer ID (through the form, as a browser does),
+    a viewer streaming."""
     w = world
     r1 = w.recordings["R1-PASS"]
     cid, name = r1["customer_id"], r1["customer_name"]
@@ -195,7 +199,8 @@ def activity(world):
         "case": "CASE-P", "reason": f"投诉人{name}，身份证{cid}"})
     assert r.status_code == 303
     for u in ("viewer", "auditor"):
-        assert w.users[u].get(f"/recordings?customer={cid}").status_code == 200
+        _, found = search_form(w.users[u], customer=cid)
+        assert found.status_code == 200 and "R1-PASS" in found.text
     assert w.users["viewer"].get("/recordings/R1-PASS/media").status_code == 200
     # an entry written by a caller that did not mask its free text (as place_hold did
     # before it masked reasons): the audit log cannot be changed, the page must mask it
@@ -218,17 +223,28 @@ def test_no_customer_data_in_any_page(activity, user):
     w = activity
     start = [u for urls in seeds(w).values() for u in urls]
     cid = w.recordings["R1-PASS"]["customer_id"]
-    start.append(f"/recordings?customer={cid}")
+    ck = w.store.customer_key(cid)
+    # a search by customer ID as the form sends it, and as an old link (redirected to
+    # the same list without the ID; the crawl follows the redirect)
+    by_form, _ = search_form(w.users[user], customer=cid, text=TEXT[:6])
+    start += [by_form, f"/recordings?ck={ck}", f"/recordings?customer={cid}"]
     pages = crawl(w.users[user], w, start)
     ok = [u for u, r in pages.items() if r.status_code == 200]
     assert len(ok) >= 10, ok
+    assert pages[f"/recordings?customer={cid}"].status_code == 303
+    assert pages[f"/recordings?customer={cid}"].headers["location"] == f"/recordings?ck={ck}"
     if user == "viewer":
-        # the viewer found its own branch's recording by customer ID, shown masked
-        found = pages[f"/recordings?customer={cid}"].text
-        assert "R1-PASS" in found and cid[:4] + "*" * 10 + cid[-4:] in found
+        # the viewer found its own branch's recording by customer ID, shown masked, and
+        # the form says a customer is selected without showing which
+        for url in (by_form, f"/recordings?ck={ck}"):
+            found = pages[url].text
+            assert "R1-PASS" in found and cid[:4] + "*" * 10 + cid[-4:] in found, url
+            assert "selected by ID" in found and f'name="ck" value="{ck}" checked' in found
     if user == "admin":  # the audit log was crawled, with the entries above in it
         assert "CASE-P" in pages["/admin/audit?action=hold"].text
-        assert "1101" in pages["/admin/audit?action=search"].text
+        searches = pages["/admin/audit?action=search"].text
+        assert f'"customer_key": "{ck[:12]}"' in html.unescape(searches)
+        assert ck not in searches  # 12 hex digits of it, not the whole key
     chain_ok(w.store)
 
 
@@ -238,11 +254,13 @@ def test_legal_sees_the_customer_in_clear_on_the_recording_page(activity, user):
     r1 = w.recordings["R1-PASS"]
     page = w.users[user].get("/recordings/R1-PASS").text
     assert r1["customer_id"] in page and r1["customer_name"] in page
-    # but lists and search show it masked, as for everyone
-    for url in ("/recordings", f"/recordings?customer={r1['customer_id']}", "/"):
+    # but lists and search show it masked, as for everyone (search_form checks the ID
+    # is in neither the list's URL nor the page)
+    by_form, found = search_form(w.users[user], customer=r1["customer_id"])
+    assert "R1-PASS" in found.text
+    for url in ("/recordings", by_form, "/"):
         text = w.users[user].get(url).text
-        assert r1["customer_id"] not in without_echo(text, url, r1["customer_id"]), url
-        assert r1["customer_name"] not in text, url
+        assert r1["customer_id"] not in text and r1["customer_name"] not in text, url
     # and the crawl of everything else is as clean (their pages are checked for HTML
     # and headers; the recording pages are allowed to show the customer)
     crawl(w.users[user], w, [u for urls in seeds(w).values() for u in urls],
@@ -301,13 +319,143 @@ def test_html_in_a_branch_id_is_escaped(world):
 
 
 def test_echoed_parameters_are_escaped(world):
+    """What the console still echoes from a URL or a form: the list's filters (in the
+    form's boxes; a customer ID is no longer echoed, see below) and /login's next."""
+    from markupsafe import escape
+
     b = world.users["viewer"]
-    r = b.get("/recordings/R1-PASS?note=" + quote(XSS_SCRIPT))
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text and XSS_SCRIPT not in r.text
+    for name in ("text", "staff", "product", "check"):
+        for payload in (XSS_SCRIPT, XSS_ATTR):
+            url = f"/recordings?{name}=" + quote(payload)
+            r = b.get(url)
+            assert r.status_code == 200, url
+            assert payload not in r.text and "<img src=x" not in r.text and \
+                "<script>alert" not in r.text, url
+            assert f'name="{name}" value="{escape(payload)}"' in r.text, url
+    # the branch filter of a user of all branches
+    r = world.users["admin"].get("/recordings?branch=" + quote(XSS_ATTR))
+    assert r.status_code == 200 and XSS_ATTR not in r.text
+    assert f'name="branch" value="{escape(XSS_ATTR)}"' in r.text
+    # the same through the form: kept on the way to the list, escaped there
+    location, r = search_form(b, text=XSS_SCRIPT, staff=XSS_ATTR, product=XSS_SCRIPT,
+                              check=XSS_ATTR, verdict="fail", held="1")
+    assert "<" not in location and '"' not in location and "verdict=fail" in location
+    assert r.status_code == 200 and XSS_SCRIPT not in r.text and XSS_ATTR not in r.text
+    for name, payload in (("text", XSS_SCRIPT), ("staff", XSS_ATTR),
+                          ("product", XSS_SCRIPT), ("check", XSS_ATTR)):
+        assert f'name="{name}" value="{escape(payload)}"' in r.text, name
+    assert '<option value="fail" selected>' in r.text
+    assert 'name="held" value="1" checked' in r.text
     anon = client(world.app, "10.0.0.98")
     r = anon.get("/login?next=" + quote('/x"><script>alert(1)</script>', safe=""))
     assert r.status_code == 200 and "<script>alert(1)" not in r.text
     assert 'value="/x&#34;&gt;&lt;script&gt;' in r.text
+
+
+NOTES = {"reviewed": "Review recorded.", "held": "Legal hold placed.",
+         "already-held": "This case already holds the recording.",
+         "released": "Legal hold released."}
+
+
+def test_an_action_note_is_a_code_never_words_from_the_link(world):
+    """?note= names one of the fixed sentences an action returns with; anything else
+    (HTML, the old free-text notes, words someone wants on the page) shows nothing."""
+    from markupsafe import escape
+
+    b = world.users["viewer"]
+    for code, sentence in NOTES.items():
+        r = b.get("/recordings/R1-PASS?note=" + quote(code))
+        assert r.status_code == 200
+        assert f'<p class="note" role="status">{sentence}</p>' in r.text, code
+    phishing = "Your session expired: call 400-123-4567 with your password"
+    for junk in (XSS_SCRIPT, XSS_ATTR, XSS_SCRIPT + XSS_ATTR, phishing, "review recorded",
+                 "Review recorded.", "hold placed", "REVIEWED", " reviewed", "reviewed ",
+                 "held&note=x", "__class__", "get", ""):
+        r = b.get("/recordings/R1-PASS?note=" + quote(junk))
+        assert r.status_code == 200, junk
+        assert 'class="note"' not in r.text, junk
+        assert XSS_SCRIPT not in r.text and "<img src=x" not in r.text, junk
+        if junk.strip() and junk.strip().lower() not in ("reviewed", "get"):
+            assert str(escape(junk)) not in r.text, junk
+    # the note given twice: whichever counts, only a fixed sentence can show
+    r = b.get("/recordings/R1-PASS?note=" + quote(XSS_SCRIPT) + "&note=held")
+    assert r.status_code == 200 and str(escape(XSS_SCRIPT)) not in r.text
+    notes = re.findall(r'<p class="note" role="status">([^<]*)</p>', r.text)
+    assert notes in ([], [NOTES["held"]]), notes
+
+
+# --------------------------------------------------------------------------- customer ID
+
+
+def test_a_customer_id_never_travels_in_a_url(world):
+    """The filter form posts the ID; the list's URL carries its keyed hash (ck=) and the
+    other filters; an old link or a script's ?customer= is redirected to the same URL
+    without the ID; the page says a customer is selected, never which."""
+    v = world.users["viewer"]
+    cid = world.recordings["R1-PASS"]["customer_id"]
+    ck = world.store.customer_key(cid)
+    masked = cid[:4] + "*" * 10 + cid[-4:]
+    location, r = search_form(v, customer=cid, text=TEXT[:6], verdict="pass")
+    assert parse_qs(urlsplit(location).query) == {"ck": [ck], "text": [TEXT[:6]],
+                                                  "verdict": ["pass"]}, location
+    listed = set(re.findall(r'href="/recordings/([^"?/]+)"', r.text))
+    assert listed == {"R1-PASS"} and masked in r.text
+    assert "selected by ID" in r.text and f'name="ck" value="{ck}" checked' in r.text
+    assert 'name="customer"' not in r.text  # no box for the ID while one is selected
+    # an ID written differently (lower case, spaces) is the same customer
+    assert search_form(v, customer=f"  {cid.lower()} ")[0] == f"/recordings?ck={ck}"
+    # the form again with the box kept: the same customer; unticked: the filter is gone
+    assert search_form(v, ck=ck, text=TEXT[:6])[0] == "/recordings?" + urlencode(
+        {"ck": ck, "text": TEXT[:6]})
+    assert search_form(v, text=TEXT[:6])[0] == "/recordings?" + urlencode({"text": TEXT[:6]})
+    assert search_form(v)[0] == "/recordings"
+    # an old link or a script: moved out of the URL, the other filters kept
+    for url in (f"/recordings?customer={cid}", f"/recordings?customer={quote(cid.lower())}",
+                f"/recordings?customer={cid}&text={quote(TEXT[:6])}&verdict=pass",
+                f"/recordings?ck={'0' * 64}&customer={cid}"):
+        r = v.get(url)
+        assert r.status_code == 303, url
+        target = r.headers["location"]
+        assert cid not in target and cid.lower() not in target, url
+        q = parse_qs(urlsplit(target).query)
+        assert q.pop("ck") == [ck], url
+        assert q == ({"text": [TEXT[:6]], "verdict": ["pass"]} if "verdict" in url else {})
+        page = v.get(target)
+        assert page.status_code == 200 and "R1-PASS" in page.text and cid not in page.text
+    # a later page keeps the customer selected, by its hash
+    r = v.get(f"/recordings?ck={ck}&page=2")
+    assert r.status_code == 200 and f'name="ck" value="{ck}" checked' in r.text
+    # an unknown customer: nothing found, and still no ID in the URL
+    other = "110101199912319999"
+    location, r = search_form(v, customer=other)
+    assert location == f"/recordings?ck={world.store.customer_key(other)}"
+    assert "No recordings found." in r.text
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "console bug: the login redirect (app.py _login) copies the whole URL into "
+    "/login?next=..., so an old ?customer= link opened without a session puts the clear "
+    "ID into a second URL, the login form, and the URL it leads back to"))
+def test_an_old_customer_link_without_a_session_keeps_the_id_out_of_the_login_url(world):
+    cid = world.recordings["R1-PASS"]["customer_id"]
+    anon = client(world.app, "10.0.0.96")
+    r = anon.get(f"/recordings?customer={cid}&text={quote(TEXT[:6])}")
+    assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
+    assert cid not in unquote(r.headers["location"])
+    assert cid not in anon.get(r.headers["location"]).text
+
+
+@pytest.mark.parametrize("bad", ["nothex", "0" * 63, "0" * 65, "g" * 64,
+                                 "0" * 60 + "<b>", XSS_SCRIPT, "11010119900001123X"])
+def test_a_customer_key_that_is_not_one_is_refused(world, bad):
+    r = world.users["viewer"].get("/recordings?ck=" + quote(bad))
+    assert r.status_code == 400, bad
+    assert "customer key" in r.text and bad not in r.text
+
+
+def test_a_customer_key_of_no_one_finds_nothing(world):
+    r = world.users["admin"].get("/recordings?ck=" + "0" * 64)
+    assert r.status_code == 200 and "No recordings found." in r.text
 
 
 # --------------------------------------------------------------------------- headers
@@ -338,6 +486,16 @@ def test_security_headers_on_every_kind_of_response(world):
 # --------------------------------------------------------------------------- errors
 
 
+def test_bad_input_still_says_what_was_wrong(world):
+    """A BadInput (a StoreError too) is the user's mistake: its words are shown, 400."""
+    b = world.users["viewer"]
+    for url, words in (("/recordings?page=x", "page must be a number"),
+                       ("/recordings?ck=x", "ck must be a customer key")):
+        r = b.get(url)
+        assert r.status_code == 400 and words in r.text, url
+        assert "The store could not do this" not in r.text
+
+
 @pytest.mark.parametrize("where,url", [
     ("console.routes_recordings.search", "/recordings?text=abc"),
     ("console.routes_dashboard.dashboard_data", "/"),
@@ -360,9 +518,12 @@ def test_no_traceback_reaches_the_client(world, monkeypatch, where, url, exc):
         r = c.get(url, headers={"accept": accept})
         assert r.status_code == 500, (url, r.status_code)
         check_headers(r, url)
-        for bad in ("Traceback", 'File "', "line 42", exc.__name__, "boom", "hunter2"):
-            if exc is StoreError and bad in ("line 42", "hunter2"):
-                continue  # a StoreError's message is meant for the user (it says what failed)
+        # a StoreError's words are for an operator too (they may name server paths):
+        # the client gets a generic message, as for any other error
+        for bad in ("Traceback", 'File "', "/srv/secret", "line 42", exc.__name__, "boom",
+                    "hunter2"):
             assert bad not in r.text, (url, accept, bad, r.text[:400])
-        if exc is not StoreError:
+        if exc is StoreError:
+            assert "The store could not do this: the server log has the details." in r.text
+        else:
             assert "Internal error" in r.text
