@@ -134,6 +134,9 @@ def create_app(settings=None, *, store=None, tls: bool = False) -> FastAPI:
         deny_entry(request, "not logged in")
         if _wants_html(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            if request.query_params.get("customer"):  # an old link: the ID stays out of URLs
+                from console.routes_recordings import _list_url
+                target = _list_url(request.app.state.store, dict(request.query_params))
             return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         return PlainTextResponse("login required", status_code=401)
 

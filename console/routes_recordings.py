@@ -43,7 +43,7 @@ def _q(request: Request, name: str) -> str:
 def _list_url(store, filters: dict[str, str]) -> str:
     """The list's URL for these filters, a customer ID replaced by its keyed hash: a
     clear ID number must not end up in access logs, proxies or browser history."""
-    f = {k: v for k, v in filters.items() if v and k in FILTERS}
+    f = {k: v for k, v in filters.items() if v and (k in FILTERS or k == "page")}
     customer = (filters.get("customer") or "").strip()
     if customer:
         f["ck"] = store.customer_key(customer)

@@ -432,10 +432,6 @@ def test_a_customer_id_never_travels_in_a_url(world):
     assert "No recordings found." in r.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "console bug: the login redirect (app.py _login) copies the whole URL into "
-    "/login?next=..., so an old ?customer= link opened without a session puts the clear "
-    "ID into a second URL, the login form, and the URL it leads back to"))
 def test_an_old_customer_link_without_a_session_keeps_the_id_out_of_the_login_url(world):
     cid = world.recordings["R1-PASS"]["customer_id"]
     anon = client(world.app, "10.0.0.96")
@@ -443,6 +439,7 @@ def test_an_old_customer_link_without_a_session_keeps_the_id_out_of_the_login_ur
     assert r.status_code == 303 and r.headers["location"].startswith("/login?next=")
     assert cid not in unquote(r.headers["location"])
     assert cid not in anon.get(r.headers["location"]).text
+    assert f"ck%3D{world.store.customer_key(cid)}" in r.headers["location"]
 
 
 @pytest.mark.parametrize("bad", ["nothex", "0" * 63, "0" * 65, "g" * 64,
