@@ -217,7 +217,8 @@ class Throttle:
 
 
 def _failures_since(s, since: datetime, **where) -> int:
-    conds = [LoginAttempt.at >= since, LoginAttempt.success.is_(False)]
+    conds = [LoginAttempt.at >= since, LoginAttempt.success.is_(False),
+             LoginAttempt.locked.is_(False)]
     conds += [getattr(LoginAttempt, k) == v for k, v in where.items()]
     return s.scalar(select(func.count()).select_from(LoginAttempt).where(*conds))
 
@@ -226,7 +227,8 @@ def login(store: Store, name: str, password: str, client: str, user_agent: str,
           throttle: Throttle) -> LoginResult:
     """Check a password and open a session. Every attempt is recorded and audited.
     While an account or an address is locked out, not even the right password logs
-    in, and the answer does not say whether it was right."""
+    in, and the answer does not say whether it was right; those refusals do not
+    prolong the lock, so it lifts `lockout` after the failure that set it."""
     name = (name or "").strip()[:128]
     client = (client or "?")[:64]
     since = utcnow() - throttle.lockout
@@ -243,7 +245,8 @@ def login(store: Store, name: str, password: str, client: str, user_agent: str,
                 _burn_time(password)
             else:
                 ok = password_matches(row.password_hash, password) and row.disabled_at is None
-        s.add(LoginAttempt(at=utcnow(), username=name, client=client, success=ok))
+        s.add(LoginAttempt(at=utcnow(), username=name, client=client, success=ok,
+                           locked=locked is not None))
         if not ok:
             why = ("locked" if locked else "unknown user" if row is None else
                    "disabled" if row.disabled_at is not None else "wrong password")

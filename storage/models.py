@@ -504,3 +504,6 @@ class LoginAttempt(Base):
     username: Mapped[str] = mapped_column(String(128), index=True)
     client: Mapped[str] = mapped_column(String(64), index=True)
     success: Mapped[bool] = mapped_column(Boolean)
+    # Refused unchecked because the account or address was locked: not a failure that
+    # extends the lock (else an attacker could keep an account locked for ever).
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -208,6 +208,27 @@ def test_failed_logins_lock_the_account(store):
     chain_ok(store)
 
 
+def test_attempts_while_locked_do_not_prolong_the_lock(store):
+    """An attacker who keeps guessing does not keep the account locked for ever: the
+    lock lifts `lockout_minutes` after the failure that set it."""
+    from sqlalchemy import select
+
+    from storage.models import LoginAttempt
+
+    app = make_app(store, account_failures=3, address_failures=1000, lockout_minutes=15)
+    password = add_user(store, "ann", "auditor")
+    for n in range(3):
+        assert login(client(app, "10.6.0.1"), "ann", f"guess-{n}", check=False
+                     ).status_code == 401
+    for n in range(5):  # guessing on while locked
+        assert login(client(app, "10.6.0.2"), "ann", f"more-{n}", check=False
+                     ).status_code == 429
+    with store.session() as s:  # the three real failures were 16 minutes ago
+        for row in s.scalars(select(LoginAttempt).where(LoginAttempt.locked.is_(False))):
+            row.at = row.at - timedelta(minutes=16)
+    assert login(client(app, "10.6.0.3"), "ann", password).status_code == 303
+
+
 def test_failed_logins_lock_the_address(store):
     app = make_app(store, account_failures=1000, address_failures=3, lockout_minutes=15)
     password = add_user(store, "ann", "auditor")

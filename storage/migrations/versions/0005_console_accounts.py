@@ -57,6 +57,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=128), nullable=False),
     sa.Column('client', sa.String(length=64), nullable=False),
     sa.Column('success', sa.Boolean(), nullable=False),
+    sa.Column('locked', sa.Boolean(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_login_attempts'))
     )
     op.create_index(op.f('ix_login_attempts_at'), 'login_attempts', ['at'], unique=False)
