@@ -498,7 +498,7 @@ def test_bad_input_still_says_what_was_wrong(world):
     ("console.routes_dashboard.dashboard_data", "/"),
     ("storage.query.show", "/recordings/R1-PASS"),
     ("console.routes_recordings.stream", "/recordings/R1-PASS/media"),
-    ("console.routes_admin.audit.verify_chain", "/admin/audit"),
+    ("console.routes_admin.audit.verify_chain", "/admin/audit?verify=1"),
 ])
 @pytest.mark.parametrize("exc", [RuntimeError, KeyError, StoreError])
 def test_no_traceback_reaches_the_client(world, monkeypatch, where, url, exc):
