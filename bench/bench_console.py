@@ -431,17 +431,24 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
         todo += [p for p, (ppid, _, _) in procs.items() if ppid == pid and p not in tree]
     cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
     busy = (sum(cpu[:8]) - cpu[3] - cpu[4]) / _TICK  # less idle and iowait
-    return {"server": sum(procs[p][1] for p in tree if p in procs),
+    return {"server": {p: procs[p][1] for p in tree if p in procs},
             "client": time.process_time(), "machine": busy,
-            "postgres": sum(cpu for _, cpu, name in procs.values() if name == "postgres")}
+            "postgres": {p: cpu for p, (_, cpu, name) in procs.items() if name == "postgres"}}
 
 
 def cpu_used(before: dict, after: dict, wall: float) -> dict[str, float]:
     """Cores busy on average between two snapshots; 'other': everything else on the
-    machine (PostgreSQL, and anything else running: a disturbance if large)."""
+    machine (anything else running: a disturbance if large)."""
     if not before or not after:
         return {}
-    used = {k: (after[k] - before[k]) / wall for k in before}
+
+    def delta(k):
+        a, b = after[k], before[k]
+        if isinstance(a, dict):  # per process; one that started since counts whole
+            return sum(cpu - b.get(pid, 0.0) for pid, cpu in a.items())
+        return a - b
+
+    used = {k: max(0.0, delta(k)) / wall for k in before}
     used["other"] = max(0.0, used["machine"] - used["server"] - used["client"]
                         - used["postgres"])
     return used
