@@ -96,46 +96,14 @@ def make_recording(tmp_path):
     make_recording("R1", transcript=[(1.0, 3.5, "staff", "理财非存款")], verdict="pass",
                    ruleset_version="2026.11", **sidecar_overrides) -> (media, sidecar, report)
     """
-    import hashlib
-    import json
-
-    from samples.make_samples import sidecar_dict
+    from tests.stored_recordings import make_stored_recording
 
     def make(recording_id: str, transcript=(), verdict: str = "pass",
              ruleset_version: str = "2026.11", media_bytes: bytes | None = None,
              folder: Path | None = None, **overrides):
-        folder = folder or tmp_path / "inbox"
-        folder.mkdir(parents=True, exist_ok=True)
-        media = folder / f"{recording_id}.mp4"
-        media.write_bytes(media_bytes if media_bytes is not None else os.urandom(4096))
-        meta = sidecar_dict(recording_id, **overrides)
-        sidecar = folder / f"{recording_id}.json"
-        sidecar.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        status = {"pass": "pass", "fail": "fail", "review": "review", "error": "error"}[verdict]
-        report = {
-            "schema": "dualrec.report/1",
-            "recording_id": recording_id,
-            "sha256": hashlib.sha256(media.read_bytes()).hexdigest(),
-            "duration_s": 60.0,
-            "verdict": verdict,
-            "error": None,
-            "checks": [
-                {"id": "media.readable", "status": "pass", "severity": "critical",
-                 "message": "video and audio decode", "evidence": []},
-                {"id": "speech.required", "status": status, "severity": "critical",
-                 "message": f"required phrases: {status}",
-                 "evidence": [{"start_s": 1.0, "end_s": 2.0, "detail": "heard"}],
-                 "items": [{"id": "not-deposit", "found": verdict == "pass",
-                            "start_s": 1.0, "end_s": 2.0, "heard": "理财非存款", "score": 0.9}]},
-            ],
-            "transcript": [{"start_s": a, "end_s": b, "speaker": spk, "text": text}
-                           for a, b, spk, text in transcript],
-            "ruleset": {"id": "wealth-standard", "version": ruleset_version},
-            "engine": {"version": "0.1.0", "asr_model": "whisper-base-offline",
-                       "face_detector": "yunet-2023mar"},
-            "metadata": {k: v for k, v in meta.items()},  # deliberately NOT masked
-        }
-        return media, sidecar, report
+        return make_stored_recording(folder or tmp_path / "inbox", recording_id, transcript,
+                                     verdict, ruleset_version, media_bytes,
+                                     **overrides)[:3]
 
     return make
 

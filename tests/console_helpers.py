@@ -377,45 +377,16 @@ def store_backends() -> list[str]:
 
 
 def make_recording_factory(folder: Path):
-    """tests/conftest.py's `make_recording`, usable outside a function-scoped test."""
-    import hashlib
-
-    from samples.make_samples import sidecar_dict
+    """tests/conftest.py's `make_recording`, usable outside a function-scoped test;
+    returns (media, sidecar, report, sidecar dict)."""
+    from tests.stored_recordings import make_stored_recording
 
     def make(recording_id: str, transcript=(), verdict: str = "pass",
              media_bytes: bytes | None = None, audio_bytes: bytes | None = None,
              checks: list[dict] | None = None, **overrides):
-        inbox = Path(folder) / "inbox"
-        inbox.mkdir(parents=True, exist_ok=True)
-        media = inbox / f"{recording_id}.mp4"
-        media.write_bytes(media_bytes if media_bytes is not None else os.urandom(4096))
-        if audio_bytes is not None:
-            (inbox / f"{recording_id}.wav").write_bytes(audio_bytes)
-            overrides.setdefault("audio_file", f"{recording_id}.wav")
-        meta = sidecar_dict(recording_id, **overrides)
-        sidecar = inbox / f"{recording_id}.json"
-        sidecar.write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-        report = {
-            "schema": "dualrec.report/1", "recording_id": recording_id,
-            "sha256": hashlib.sha256(media.read_bytes()).hexdigest(),
-            "duration_s": 60.0, "verdict": verdict, "error": None,
-            "checks": checks if checks is not None else [
-                {"id": "media.readable", "status": "pass", "severity": "critical",
-                 "message": "video and audio decode", "evidence": []},
-                {"id": "speech.required", "status": verdict, "severity": "critical",
-                 "message": f"required phrases: {verdict}",
-                 "evidence": [{"start_s": 1.0, "end_s": 2.0, "detail": "heard"}],
-                 "items": [{"id": "not-deposit", "found": verdict == "pass",
-                            "start_s": 1.0, "end_s": 2.0, "heard": "理财非存款",
-                            "score": 0.9}]}],
-            "transcript": [{"start_s": a, "end_s": b, "speaker": spk, "text": text}
-                           for a, b, spk, text in transcript],
-            "ruleset": {"id": "wealth-standard", "version": "2026.11"},
-            "engine": {"version": "0.1.0", "asr_model": "whisper-base-offline",
-                       "face_detector": "yunet-2023mar"},
-            "metadata": dict(meta),  # not masked: ingest must scrub it
-        }
-        return media, sidecar, report, meta
+        return make_stored_recording(Path(folder) / "inbox", recording_id, transcript,
+                                     verdict, media_bytes=media_bytes,
+                                     audio_bytes=audio_bytes, checks=checks, **overrides)
 
     return make
 
