@@ -20,6 +20,8 @@ from storage.db import NotFound, Store
 log = logging.getLogger("dualrec.console")
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent / "templates"))
+# Templates ship with the package and do not change while it runs.
+TEMPLATES.env.auto_reload = False
 
 
 def fmt_clock(seconds: Any) -> str:

@@ -89,7 +89,9 @@ def make_engine(url: str | None, data_dir: Path) -> Engine:
         raise BadInput(f"unsupported SQLite URL {url!r}: use sqlite:///PATH")
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
-    return create_engine(url, pool_pre_ping=True)
+    # The console serves up to 40 requests at once (uvicorn's thread pool); the default
+    # pool of 5 + 10 made it open and close connections all the time under load.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=20)
 
 
 def migrate(engine: Engine) -> str:
