@@ -51,6 +51,7 @@ test: models
 bench: models
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.bench_batch
+	$(BIN)/python -m bench.bench_console --backend sqlite
 
 clean:
 	rm -rf $(VENV) dualrec-data .pytest_cache

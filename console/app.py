@@ -9,6 +9,7 @@ page, never a traceback.
 from __future__ import annotations
 
 import logging
+import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -106,6 +107,10 @@ def create_app(settings=None, *, store=None, tls: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app):
+        import anyio.to_thread
+
+        threads = int(os.environ.get("DUALREC_CONSOLE_THREADS") or cfg.threads)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         store.close()
 

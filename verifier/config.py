@@ -75,6 +75,11 @@ class ConsoleSettings(BaseModel):
     secure_cookies: bool | None = None
     # Rows per page of the recordings table.
     page_size: int = Field(default=50, ge=5, le=500)
+    # Requests worked on at once per server process; more wait their turn. Python runs
+    # one thread at a time, so beyond a few, threads only take turns and stretch every
+    # request's time: with 50 clients on 2 cores, 4 threads gave the list a p95 of 335 ms
+    # where 40 gave 573 ms (bench_console). DUALREC_CONSOLE_THREADS overrides it.
+    threads: int = Field(default=4, ge=1, le=256)
 
 
 class Settings(BaseModel):
