@@ -8,7 +8,6 @@ page, never a traceback.
 """
 from __future__ import annotations
 
-import logging
 import os
 from contextlib import asynccontextmanager
 from dataclasses import dataclass

@@ -12,7 +12,7 @@ def bar_chart(bars: Sequence[tuple[str, float | None]], *, percent: bool = False
     """Vertical bars; a None value is a gap (no data that day)."""
     n = max(1, len(bars))
     top = max([v for _, v in bars if v is not None] + [1.0 if percent else 0.0]) or 1.0
-    left, bottom, plot_h = 40, 30, height - 50
+    left, plot_h = 40, height - 50
     step = (width - left - 10) / n
     parts = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
              f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',

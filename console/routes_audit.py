@@ -2,20 +2,19 @@
 and reports (statistics and the compliance report, with CSV and Excel downloads)."""
 from __future__ import annotations
 
-import tempfile
-from datetime import date, timedelta
-from pathlib import Path
+import shutil
+from datetime import date
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, RedirectResponse
-from starlette.background import BackgroundTask
+from fastapi.responses import RedirectResponse
 
 from console.accounts import User
 from console.charts import bar_chart
 from console.roles import in_scope, scope_branches
 from console.routes_recordings import recording_view
-from console.web import Forbidden, check_csrf, render, require, store_of
+from console.web import (Forbidden, check_csrf, render, require, scratch_dir, send_and_remove,
+                         store_of)
 from storage.db import BadInput
 from storage.query import parse_date
 
@@ -31,6 +30,18 @@ def _period(request: Request) -> tuple[date, date]:
     if (d_to - d_from).days > 3660:
         raise BadInput("a period of at most ten years")
     return d_from, d_to
+
+
+def _report_scope(request: Request, user: User) -> tuple[date, date, list[str] | None]:
+    """The period and branches a report covers: the asked branches (?branch=A,B) inside
+    the user's scope, None for all; asking only for branches outside it is refused."""
+    d_from, d_to = _period(request)
+    asked = [b.strip() for b in (request.query_params.get("branch") or "").split(",")
+             if b.strip()]
+    branches = scope_branches(user, asked)
+    if branches == []:
+        raise Forbidden("branch outside your scope")
+    return d_from, d_to, branches
 
 
 def _sample_in_scope(user: User, sample: dict) -> None:
@@ -121,11 +132,7 @@ def review_queue(request: Request, ref: str, user: User = Depends(require("revie
 def reports(request: Request, user: User = Depends(require("reports"))):
     from storage.stats import statistics
 
-    d_from, d_to = _period(request)
-    asked = [b for b in (request.query_params.get("branch") or "").split(",") if b.strip()]
-    branches = scope_branches(user, [b.strip() for b in asked])
-    if branches == []:
-        raise Forbidden("branch outside your scope")
+    d_from, d_to, branches = _report_scope(request, user)
     stats = statistics(store_of(request), d_from, d_to, branch=branches or (),
                        settings=request.app.state.settings)
     by_period = stats["pass_rate"]["by_period"]
@@ -146,20 +153,14 @@ def report_download(request: Request, kind: str, user: User = Depends(require("r
 
     if kind not in ("report.csv", "report.xlsx", "report.html"):
         raise BadInput("download report.csv, report.xlsx or report.html")
-    d_from, d_to = _period(request)
-    asked = [b.strip() for b in (request.query_params.get("branch") or "").split(",")
-             if b.strip()]
-    branches = scope_branches(user, asked)
-    if branches == []:
-        raise Forbidden("branch outside your scope")
-    tmp_root = Path(request.app.state.settings.data_dir).expanduser() / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    work = Path(tempfile.mkdtemp(prefix="report-", dir=tmp_root))
-    write_report(store_of(request), d_from, d_to, work, branch=branches or (),
-                 settings=request.app.state.settings, actor=user.name)
-    import shutil
+    d_from, d_to, branches = _report_scope(request, user)
+    work = scratch_dir(request, "report-")
+    try:
+        write_report(store_of(request), d_from, d_to, work, branch=branches or (),
+                     settings=request.app.state.settings, actor=user.name)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     media = {"report.csv": "text/csv; charset=utf-8", "report.html": "text/html; charset=utf-8",
              "report.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-    return FileResponse(work / kind, media_type=media[kind],
-                        filename=f"dualrec-{d_from}-{d_to}-{kind}",
-                        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+    return send_and_remove(work, work / kind, media[kind], f"dualrec-{d_from}-{d_to}-{kind}")

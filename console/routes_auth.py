@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from console import accounts
-from console.web import check_csrf, client_of, deny_entry, render, session_of, store_of
+from console.web import (check_csrf, client_of, deny_entry, local_path, render, session_of,
+                         store_of)
 
 router = APIRouter()
 
@@ -18,11 +19,8 @@ LOGIN_CSRF_COOKIE = "dualrec_login"
 
 
 def _safe_next(target: str | None) -> str:
-    """Only a path on this console ('/x', not '//host' or 'http://'), else home."""
-    if target and target.startswith("/") and not target.startswith("//") \
-            and "\\" not in target and "\n" not in target and "\r" not in target:
-        return target
-    return "/"
+    """Only a path on this console, else home."""
+    return local_path(target) or "/"
 
 
 def _login_page(request: Request, error: str | None = None, status: int = 200):

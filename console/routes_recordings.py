@@ -3,10 +3,8 @@ timeline, checks, transcript, sidecar, history), its media, and the actions on i
 (review, legal hold, evidence export)."""
 from __future__ import annotations
 
-import json
 import re
 import shutil
-import tempfile
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,21 +12,22 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
-from starlette.background import BackgroundTask
 
 from console import timeline_view
 from console.accounts import User
 from console.media import stream
 from console.roles import can, scope_branches
-from console.web import (OutOfScope, check_csrf, recording_in_scope, render, require,
-                         require_on_recording, store_of)
+from console.web import (OutOfScope, check_csrf, local_path, recording_in_scope, render,
+                         require, require_on_recording, scratch_dir, send_and_remove,
+                         store_of)
 from storage import audit
 from storage.db import BadInput
 from storage.models import ReviewDecision, ReviewFinding, VaultObject
 from storage.query import VERDICTS, Criteria, parse_date, search
-from verifier.privacy import mask_secrets, personal_secrets
+from storage.ingest import scrub
+from verifier.privacy import personal_secrets
 
 router = APIRouter()
 
@@ -100,7 +99,7 @@ def _reviews(s, rec_pk: int) -> list[dict]:
         out.append({"decided_at": r.decided_at, "reviewer": r.reviewer, "decision": r.decision,
                     "machine_verdict": r.machine_verdict, "reason": r.reason,
                     "run_id": r.run_id,
-                    "findings": [(j.check_id, j.agree) for j in judged]})
+                    "findings": [[j.check_id, j.agree] for j in judged]})
     return out
 
 
@@ -116,14 +115,11 @@ def recording_view(request: Request, user: User, recording_id: str) -> dict[str,
         reviews = _reviews(s, row.id)
         history = [audit.entry_dict(e) for e in audit.entries_for(s, recording_id)]
     clear = can(user, "customer_data")
-    secrets = personal_secrets(row.customer_id, row.customer_name)
     if not clear:
         # Stored reports and reasons are scrubbed at ingest; scrub again what this page
         # shows, so nothing a later change lets through reaches a masked role.
-        d = json.loads(mask_secrets(json.dumps(d, ensure_ascii=False), secrets))
-        reviews = json.loads(mask_secrets(json.dumps(reviews, ensure_ascii=False,
-                                                     default=str), secrets))
-        history = json.loads(mask_secrets(json.dumps(history, ensure_ascii=False), secrets))
+        secrets = personal_secrets(row.customer_id, row.customer_name)
+        d, reviews, history = (scrub(x, secrets) for x in (d, reviews, history))
     customer = ({"id": row.customer_id, "name": row.customer_name} if clear else
                 {"id": d["customer_id"], "name": d["customer_name"]})
     sidecar = dict(d.get("metadata") or {})
@@ -167,19 +163,22 @@ def _log_stream_start(request: Request, user: User, recording_id: str, kind: str
 def _media(request: Request, user: User, recording_id: str, kind: str):
     from storage.models import Recording
 
-    recording_in_scope(request, user, recording_id)
+    # Every seek is a request: the scope check reads what the stream needs as well.
+    rec = recording_in_scope(request, user, recording_id, Recording.media_present,
+                             Recording.purged_at, Recording.sha256, Recording.media_name,
+                             Recording.media_bytes, Recording.audio_sha256,
+                             Recording.audio_name)
     store = store_of(request)
-    with store.session() as s:
-        rec = s.scalars(select(Recording).where(Recording.recording_id == recording_id)).one()
-        if not rec.media_present:
-            raise BadInput(f"{recording_id}: media purged on "
-                           f"{rec.purged_at:%Y-%m-%d} (retention ended)")
-        if kind == "media":
-            sha, name, size = rec.sha256, rec.media_name, rec.media_bytes
-        else:
-            if not rec.audio_sha256:
-                raise OutOfScope(recording_id + "/audio")
-            sha, name = rec.audio_sha256, rec.audio_name
+    if not rec.media_present:
+        raise BadInput(f"{recording_id}: media purged on "
+                       f"{rec.purged_at:%Y-%m-%d} (retention ended)")
+    if kind == "media":
+        sha, name, size = rec.sha256, rec.media_name, rec.media_bytes
+    else:
+        if not rec.audio_sha256:
+            raise OutOfScope(recording_id + "/audio")
+        sha, name = rec.audio_sha256, rec.audio_name
+        with store.session() as s:
             size = s.scalar(select(VaultObject.size).where(VaultObject.sha256 == sha))
     if size is None:
         size = store.vault.plain_size(sha)
@@ -234,12 +233,11 @@ async def review(request: Request, recording_id: str,
 
     form = await _form(request)
     decision, reason, findings, sample = review_from_form(form)
-    await run_in_threadpool(recording_in_scope, request, user, recording_id)
     await run_in_threadpool(lambda: record_review(
         store_of(request), recording_id, decision, reason, reviewer=user.name,
         findings=findings, sample=sample, actor=user.name))
-    target = form.get("next") or ""
-    if target.startswith("/") and not target.startswith("//"):
+    target = local_path(form.get("next"))
+    if target:
         return RedirectResponse(target, status_code=303)
     return _back(recording_id, "reviewed")
 
@@ -249,7 +247,6 @@ def hold(request: Request, recording_id: str, case: str = Form(...), reason: str
          user: User = Depends(require_on_recording("hold"))):
     from storage.retention import place_hold
 
-    recording_in_scope(request, user, recording_id)
     r = place_hold(store_of(request), recording_id, case, reason, actor=user.name)
     return _back(recording_id, "held" if r.changed else "already-held")
 
@@ -259,7 +256,6 @@ def release(request: Request, recording_id: str, case: str = Form(...),
             reason: str = Form(""), user: User = Depends(require_on_recording("hold"))):
     from storage.retention import release_hold
 
-    recording_in_scope(request, user, recording_id)
     release_hold(store_of(request), recording_id, case, actor=user.name, reason=reason or None)
     return _back(recording_id, "released")
 
@@ -272,11 +268,7 @@ def export(request: Request, recording_id: str,
     with a CSRF token, never a link."""
     from storage.export import export as do_export
 
-    recording_in_scope(request, user, recording_id)
-    settings = request.app.state.settings
-    tmp_root = Path(settings.data_dir).expanduser() / "tmp"
-    tmp_root.mkdir(parents=True, exist_ok=True, mode=0o700)
-    work = Path(tempfile.mkdtemp(prefix="export-", dir=tmp_root))
+    work = scratch_dir(request, "export-")
     try:
         folder = work / "evidence"
         do_export(store_of(request), recording_id, folder, actor=user.name)
@@ -290,13 +282,10 @@ def export(request: Request, recording_id: str,
         shutil.rmtree(work, ignore_errors=True)
         raise
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in recording_id)
-    return FileResponse(archive, media_type="application/zip",
-                        filename=f"evidence-{safe}.zip",
-                        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
+    return send_and_remove(work, archive, "application/zip", f"evidence-{safe}.zip")
 
 
 @router.get("/recordings/{recording_id}/export")
 def export_form(request: Request, recording_id: str,
                 user: User = Depends(require_on_recording("export"))):
-    recording_in_scope(request, user, recording_id)
     return render(request, "export.html", rid=recording_id)

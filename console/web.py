@@ -15,7 +15,7 @@ from console import accounts
 from console.accounts import User
 from console.roles import ROLES, can, in_scope, matrix_rows
 from storage import audit
-from storage.db import NotFound, Store
+from storage.db import Store
 
 log = logging.getLogger("dualrec.console")
 
@@ -130,19 +130,50 @@ async def check_csrf(request: Request) -> None:
         raise Forbidden("csrf")
 
 
-def recording_in_scope(request: Request, user: User, recording_id: str):
-    """(pk, branch_id, customer_id, customer_name) of a recording the user may see."""
+def recording_in_scope(request: Request, user: User, recording_id: str, *columns):
+    """(id, branch_id, customer_id, customer_name, *columns) of a recording the user may
+    see (Recording columns), read in the same query as the scope check."""
     from sqlalchemy import select
 
     from storage.models import Recording
 
     with store_of(request).session() as s:
         row = s.execute(select(Recording.id, Recording.branch_id, Recording.customer_id,
-                               Recording.customer_name)
+                               Recording.customer_name, *columns)
                         .where(Recording.recording_id == recording_id)).first()
     if row is None or not in_scope(user, row.branch_id):
         raise OutOfScope(recording_id)
     return row
+
+
+def local_path(target: str | None) -> str | None:
+    """`target` if it is a path on this console ('/x', not '//host', 'http://' or one
+    a browser would read as another host), else None."""
+    if target and target.startswith("/") and not target.startswith("//") \
+            and "\\" not in target and "\n" not in target and "\r" not in target:
+        return target
+    return None
+
+
+def scratch_dir(request: Request, prefix: str) -> Path:
+    """A private folder under <data_dir>/tmp for files a download is built from (the
+    data folder has room for media; /tmp may not)."""
+    import tempfile
+
+    root = Path(request.app.state.settings.data_dir).expanduser() / "tmp"
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+
+def send_and_remove(work: Path, path: Path, media_type: str, filename: str) -> Any:
+    """`path` as a download; the scratch folder `work` goes once it is sent."""
+    import shutil
+
+    from fastapi.responses import FileResponse
+    from starlette.background import BackgroundTask
+
+    return FileResponse(path, media_type=media_type, filename=filename,
+                        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True))
 
 
 def render(request: Request, template: str, status_code: int = 200, **context) -> Any:
@@ -165,6 +196,3 @@ def deny_entry(request: Request, why: str, detail: str | None = None) -> None:
     except Exception:  # the refusal stands even if the log cannot be written
         log.exception("could not write the audit entry of a denied request")
 
-
-def not_found(recording_id: str) -> NotFound:
-    return NotFound(f"no recording {recording_id!r}")
