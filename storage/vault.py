@@ -169,14 +169,14 @@ class Vault(ABC):
     def exists(self, sha256: str) -> bool:
         ...
 
-    @abstractmethod
     def _open_raw(self, sha256: str) -> BinaryIO:
         """The stored bytes; raises FileNotFoundError when absent."""
+        return self._open_raw_at(sha256, 0, None)
 
     @abstractmethod
-    def _open_raw_at(self, sha256: str, first: int, last: int) -> BinaryIO:
-        """The stored bytes [first, last] (inclusive; `last` may lie past the end:
-        up to the end then); raises FileNotFoundError when absent."""
+    def _open_raw_at(self, sha256: str, first: int, last: int | None) -> BinaryIO:
+        """The stored bytes [first, last] (inclusive; `last` None or past the end: up to
+        the end); raises FileNotFoundError when absent."""
 
     @abstractmethod
     def plain_size(self, sha256: str) -> int:
@@ -423,12 +423,10 @@ class LocalVault(Vault):
     def exists(self, sha256: str) -> bool:
         return self.path_of(sha256).is_file()
 
-    def _open_raw(self, sha256: str) -> BinaryIO:
-        return open(self.path_of(sha256), "rb")
-
-    def _open_raw_at(self, sha256: str, first: int, last: int) -> BinaryIO:
+    def _open_raw_at(self, sha256: str, first: int, last: int | None) -> BinaryIO:
         fh = open(self.path_of(sha256), "rb")
-        fh.seek(first)  # past the end: reads b"", like S3's range past the end
+        if first:
+            fh.seek(first)  # past the end: reads b"", like S3's range past the end
         return fh  # `last` is not enforced: the readers stop at their own count
 
     def plain_size(self, sha256: str) -> int:
@@ -563,23 +561,14 @@ class S3Vault(Vault):
     def exists(self, sha256: str) -> bool:
         return self._head(sha256) is not None
 
-    def _open_raw(self, sha256: str) -> BinaryIO:
+    def _open_raw_at(self, sha256: str, first: int, last: int | None) -> BinaryIO:
         from botocore.exceptions import ClientError
 
-        try:
-            obj = self.client.get_object(Bucket=self.bucket, Key=self.s3_key(sha256))
-        except ClientError as exc:
-            if self._error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                raise FileNotFoundError(self.s3_key(sha256)) from None
-            raise VaultError(f"{self.describe()}: get {sha256}: {exc}") from None
-        return obj["Body"]
-
-    def _open_raw_at(self, sha256: str, first: int, last: int) -> BinaryIO:
-        from botocore.exceptions import ClientError
-
+        ranged = {} if first == 0 and last is None else \
+            {"Range": f"bytes={first}-{'' if last is None else last}"}
         try:
             obj = self.client.get_object(Bucket=self.bucket, Key=self.s3_key(sha256),
-                                         Range=f"bytes={first}-{last}")
+                                         **ranged)
         except ClientError as exc:
             code = self._error_code(exc)
             if code in ("404", "NoSuchKey", "NotFound"):
@@ -587,8 +576,8 @@ class S3Vault(Vault):
             if code in ("416", "InvalidRange"):  # starts past the end: nothing there
                 import io
                 return io.BytesIO()
-            raise VaultError(f"{self.describe()}: get {sha256} bytes {first}-{last}: "
-                             f"{exc}") from None
+            what = f" bytes {ranged['Range'][6:]}" if ranged else ""
+            raise VaultError(f"{self.describe()}: get {sha256}{what}: {exc}") from None
         return obj["Body"]
 
     def plain_size(self, sha256: str) -> int:
