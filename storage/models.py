@@ -158,6 +158,14 @@ class Recording(Base):
     def active_holds(self) -> list["LegalHold"]:
         return [h for h in self.holds if h.released_at is None]
 
+    @property
+    def personal(self) -> tuple:
+        """The customer's ID number and name as verifier.privacy Secrets: what free text
+        about this recording (a reason, a note) is masked of before it is stored."""
+        from verifier.privacy import personal_secrets
+
+        return personal_secrets(self.customer_id, self.customer_name)
+
 
 class VerificationRun(Base):
     __tablename__ = "verification_runs"

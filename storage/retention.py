@@ -22,6 +22,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+from verifier.privacy import mask_secrets
 from verifier.yamlfile import load_yaml, validate
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import and_, func, select
@@ -297,14 +298,6 @@ def _recording_for_update(s: Session, recording_id: str) -> Recording:
     return rec
 
 
-def _masked(rec: Recording, text: str) -> str:
-    """A free-text reason with the recording's customer ID number and name masked: it
-    goes into the audit log, which never holds them in clear (storage/audit.py)."""
-    from verifier.privacy import mask_secrets, personal_secrets
-
-    return mask_secrets(text, personal_secrets(rec.customer_id, rec.customer_name))
-
-
 def _active_holds(s: Session, rec_pk: int) -> list[LegalHold]:
     return list(s.scalars(select(LegalHold).where(LegalHold.recording_pk == rec_pk,
                                                   LegalHold.released_at.is_(None))))
@@ -339,7 +332,8 @@ def place_hold(store: Store, recording_id: str, case: str, reason: str,
     reason = _check_text("--reason", reason, 2000)
     with store.session() as s:
         rec = _recording_for_update(s, recording_id)
-        reason = _masked(rec, reason)
+        # free text goes into the audit log, which never holds the customer in clear
+        reason = mask_secrets(reason, rec.personal)
         active = _active_holds(s, rec.id)
         existing = next((h for h in active if h.case_id == case), None)
         if existing is not None:
@@ -368,7 +362,7 @@ def release_hold(store: Store, recording_id: str, case: str, actor: str | None =
             raise BadInput(f"{recording_id}: no active legal hold for case {case!r}")
         hold.released_at = utcnow()
         hold.released_by = actor
-        hold.release_reason = _masked(rec, (reason or "").strip()) or None
+        hold.release_reason = mask_secrets((reason or "").strip(), rec.personal) or None
         audit.append(s, actor, "release", recording_id,
                      {"case": case, "hold_id": hold.id, "reason": hold.release_reason,
                       "active_holds_left": len(active) - 1})

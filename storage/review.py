@@ -16,9 +16,8 @@ from sqlalchemy import select
 from storage import audit
 from storage.db import BadInput, Store, current_actor
 from storage.ingest import scrub
-from storage.models import Finding, Recording, ReviewDecision, ReviewFinding, utcnow
+from storage.models import Finding, ReviewDecision, ReviewFinding, utcnow
 from storage.query import current_run, get_recording, iso
-from verifier.privacy import Secret, personal_secrets
 
 DECISIONS = ("pass", "fail")
 JUDGEMENTS = {"agree": True, "disagree": False}
@@ -37,11 +36,6 @@ def parse_findings(values: Iterable[str]) -> dict[str, bool]:
             raise BadInput(f"--finding names {check} twice")
         out[check] = JUDGEMENTS[word]
     return out
-
-
-def _personal(rec: Recording) -> tuple[Secret, ...]:
-    """The recording's customer ID number and name, for scrubbing free text."""
-    return personal_secrets(rec.customer_id, rec.customer_name)
 
 
 def record_review(store: Store, recording_id: str, decision: str, reason: str, *,
@@ -81,7 +75,7 @@ def record_review(store: Store, recording_id: str, decision: str, reason: str, *
         review = ReviewDecision(recording_pk=rec.id, run_id=run.id,
                                 sample_id=sample_row.id if sample_row else None,
                                 decision=decision, machine_verdict=run.verdict,
-                                reason=scrub(reason.strip(), _personal(rec)),
+                                reason=scrub(reason.strip(), rec.personal),
                                 reviewer=reviewer, actor=actor, decided_at=utcnow())
         s.add(review)
         s.flush()
