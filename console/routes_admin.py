@@ -2,8 +2,6 @@
 the integrity check."""
 from __future__ import annotations
 
-import json
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from sqlalchemy import func, select
@@ -14,6 +12,7 @@ from console.web import check_csrf, render, require, store_of
 from storage import audit
 from storage.db import BadInput
 from storage.ingest import scrub
+from storage.integrity import last_check
 from storage.models import AuditEntry, Recording
 from verifier.privacy import personal_secrets
 
@@ -97,14 +96,7 @@ def audit_log(request: Request, user: User = Depends(require("audit_log"))):
         # Walking the whole chain reads every entry (and every page view adds one): on
         # demand (?verify=1); otherwise the last integrity check says how it stood.
         chain = audit.verify_chain(s) if request.query_params.get("verify") else None
-        last = None
-        if chain is None:
-            row = s.scalars(select(AuditEntry).where(AuditEntry.action == "integrity")
-                            .order_by(AuditEntry.id.desc()).limit(1)).first()
-            if row is not None:
-                d = json.loads(row.details)
-                last = {"at": audit.format_at(row.at), "by": row.actor,
-                        "ok": d.get("audit_log_ok"), "entries": d.get("audit_entries")}
+        last = last_check(s) if chain is None else None
     return render(request, "audit.html", entries=entries, chain=chain, last=last, total=total,
                   rid=rid, action=action, actions=audit.ACTIONS,
                   older=entries[-1]["seq"] if len(entries) == AUDIT_PAGE else None)

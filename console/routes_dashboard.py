@@ -2,7 +2,6 @@
 last integrity check, all within the user's branches."""
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -13,7 +12,8 @@ from console.accounts import User
 from console.charts import bar_chart
 from console.roles import can, scope_branches
 from console.web import render, require, store_of
-from storage.models import (AuditEntry, BatchItem, BatchRun, LegalHold, Recording)
+from storage.integrity import last_check
+from storage.models import BatchItem, BatchRun, LegalHold, Recording
 
 router = APIRouter()
 
@@ -81,14 +81,7 @@ def dashboard_data(store, user: User, today: date | None = None) -> dict:
                                Recording.retention_until < today + timedelta(days=PURGE_WINDOW_DAYS),
                                ~active_hold, *scope)
                         .order_by(Recording.retention_until).limit(50)).all()
-        last_check = s.scalars(select(AuditEntry).where(AuditEntry.action == "integrity")
-                               .order_by(AuditEntry.id.desc()).limit(1)).first()
-    integrity = None
-    if last_check is not None:
-        d = json.loads(last_check.details)
-        integrity = {"at": last_check.at, "ok": d.get("ok"), "files": d.get("files_checked"),
-                     "mismatches": len(d.get("mismatches") or []),
-                     "audit_log_ok": d.get("audit_log_ok"), "by": last_check.actor}
+        integrity = last_check(s)
     rate = [(d.strftime("%m-%d"), (p / n) if n else None, n) for d, (p, n) in days.items()]
     return {"batches": batches, "verdicts": verdicts, "held": held, "due": due,
             "integrity": integrity, "pass_rate": rate,

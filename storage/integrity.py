@@ -120,3 +120,20 @@ def render(d: dict[str, Any]) -> str:
                      "writes (removed by the next sweep)")
     lines.append(f"  audit head {d['audit_head']}")
     return "\n".join(lines)
+
+
+def last_check(s) -> dict[str, Any] | None:
+    """The last integrity check as its audit entry recorded it (when, by whom, what it
+    found), or None: what a page shows without re-hashing the vault."""
+    import json
+
+    from storage.models import AuditEntry
+
+    row = s.scalars(select(AuditEntry).where(AuditEntry.action == "integrity")
+                    .order_by(AuditEntry.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    d = json.loads(row.details)
+    return {"at": row.at, "by": row.actor, "ok": d.get("ok"), "files": d.get("files_checked"),
+            "mismatches": len(d.get("mismatches") or []),
+            "audit_log_ok": d.get("audit_log_ok"), "audit_entries": d.get("audit_entries")}
